@@ -1,0 +1,286 @@
+//! The local backend: a child process with piped stdin, stdout and stderr (no PTY), in a
+//! process group of its own so that stopping the session stops everything it started.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+
+use super::{Backend, BackendEvent, Control, EventSink};
+use crate::engine::{ExitStatus, SessionSpec, Stream};
+
+/// Size of one read from a child's pipe.
+const READ_CHUNK: usize = 64 * 1024;
+/// After the main process exits, how long a pipe may stay silent before the session is
+/// declared over (a process outside the group may hold it open).
+const DRAIN_IDLE: Duration = Duration::from_millis(300);
+
+/// Runs sessions as local child processes.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LocalBackend;
+
+impl Backend for LocalBackend {
+    fn launch(
+        &self,
+        spec: &SessionSpec,
+        controls: mpsc::UnboundedReceiver<Control>,
+        events: EventSink,
+    ) {
+        let spec = spec.clone();
+        tokio::spawn(run_session(spec, controls, events));
+    }
+}
+
+/// Kills a whole process group when dropped, so no child outlives its session or sandmux.
+struct GroupGuard {
+    pgid: i32,
+}
+
+impl GroupGuard {
+    fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) with a negative pid signals a process group; it has no memory
+        // effects. ESRCH (the group is gone) is fine to ignore.
+        unsafe {
+            libc::kill(-self.pgid, signal);
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.signal(libc::SIGKILL);
+    }
+}
+
+/// Why a command could not start, as one sentence.
+fn start_error(spec: &SessionSpec, program: &str, err: &io::Error) -> String {
+    if let Some(cwd) = &spec.cwd
+        && !cwd.is_dir()
+    {
+        return format!("working directory {} does not exist", cwd.display());
+    }
+    match err.kind() {
+        io::ErrorKind::NotFound => {
+            if program.contains('/') {
+                format!("command not found: {program} (no such file)")
+            } else {
+                format!("command not found: {program} (not in PATH)")
+            }
+        }
+        io::ErrorKind::PermissionDenied => {
+            format!("cannot run {program}: permission denied (is it executable?)")
+        }
+        _ => match err.raw_os_error() {
+            Some(libc::ENOEXEC) => format!("cannot run {program}: not an executable format"),
+            _ => format!("cannot run {program}: {err}"),
+        },
+    }
+}
+
+fn build_command(spec: &SessionSpec) -> Option<(String, Command)> {
+    let argv = spec.program.argv();
+    let (program, args) = argv.split_first()?;
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .envs(&spec.env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    Some((program.clone(), command))
+}
+
+/// Asks the kernel for a larger pipe so a flood costs fewer wake-ups (best effort).
+fn widen_pipe(fd: &impl AsRawFd) {
+    // SAFETY: F_SETPIPE_SZ on a pipe fd we own; failure is harmless and ignored.
+    unsafe {
+        libc::fcntl(fd.as_raw_fd(), libc::F_SETPIPE_SZ, 1024 * 1024);
+    }
+}
+
+async fn run_session(
+    spec: SessionSpec,
+    mut controls: mpsc::UnboundedReceiver<Control>,
+    events: EventSink,
+) {
+    let Some((program, mut command)) = build_command(&spec) else {
+        events
+            .send(BackendEvent::Failed("the command is empty".into()))
+            .await;
+        return;
+    };
+    if let Some(cwd) = &spec.cwd
+        && !Path::new(cwd).is_dir()
+    {
+        let reason = format!("working directory {} does not exist", cwd.display());
+        events.send(BackendEvent::Failed(reason)).await;
+        return;
+    }
+    let mut child: Child = match command.spawn() {
+        Ok(child) => child,
+        Err(err) => {
+            let reason = start_error(&spec, &program, &err);
+            events.send(BackendEvent::Failed(reason)).await;
+            return;
+        }
+    };
+    let pid = child.id();
+    let guard = GroupGuard {
+        pgid: pid.map_or(0, |p| p as i32),
+    };
+    if !events.send(BackendEvent::Started { pid }).await {
+        return;
+    }
+
+    let (exited_tx, exited_rx) = tokio::sync::watch::channel(false);
+    let mut readers = Vec::new();
+    if let Some(stdout) = child.stdout.take() {
+        widen_pipe(&stdout);
+        readers.push(tokio::spawn(pump(
+            stdout,
+            Stream::Stdout,
+            events.clone(),
+            exited_rx.clone(),
+        )));
+    }
+    if let Some(stderr) = child.stderr.take() {
+        readers.push(tokio::spawn(pump(
+            stderr,
+            Stream::Stderr,
+            events.clone(),
+            exited_rx.clone(),
+        )));
+    }
+    let (stdin_tx, stdin_rx) = mpsc::unbounded_channel();
+    let writer = child
+        .stdin
+        .take()
+        .map(|stdin| tokio::spawn(feed(stdin, stdin_rx, events.clone())));
+
+    let mut kill_at: Option<Instant> = None;
+    let mut controls_open = true;
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status,
+            control = controls.recv(), if controls_open => match control {
+                Some(Control::Write(bytes)) => { let _ = stdin_tx.send(Some(bytes)); }
+                Some(Control::CloseStdin) => { let _ = stdin_tx.send(None); }
+                Some(Control::Signal(signal)) => guard.signal(signal),
+                Some(Control::Stop { grace }) => {
+                    guard.signal(libc::SIGTERM);
+                    // A stopped process cannot act on SIGTERM until it is continued.
+                    guard.signal(libc::SIGCONT);
+                    let deadline = Instant::now() + grace;
+                    kill_at = Some(kill_at.map_or(deadline, |d| d.min(deadline)));
+                }
+                None => {
+                    controls_open = false;
+                    guard.signal(libc::SIGKILL);
+                }
+            },
+            _ = async { sleep_until(kill_at.unwrap_or_else(Instant::now)).await }, if kill_at.is_some() => {
+                guard.signal(libc::SIGKILL);
+                kill_at = None;
+            }
+        }
+    };
+    // The main process is gone: whatever it left in its group goes with it.
+    guard.signal(libc::SIGKILL);
+    let _ = exited_tx.send(true);
+    for reader in readers {
+        let _ = reader.await;
+    }
+    if let Some(writer) = writer {
+        writer.abort();
+    }
+    let event = match status {
+        Ok(status) => match (status.code(), status.signal()) {
+            (Some(code), _) => BackendEvent::Exited(ExitStatus::code(code)),
+            (None, Some(signal)) => BackendEvent::Exited(ExitStatus::signal(signal)),
+            (None, None) => BackendEvent::Failed("the process ended with an unknown status".into()),
+        },
+        Err(err) => BackendEvent::Failed(format!("lost track of the process: {err}")),
+    };
+    events.send(event).await;
+    drop(guard);
+}
+
+/// Reads one output pipe to its end and forwards each chunk. Once the main process has
+/// exited, a pipe silent for [`DRAIN_IDLE`] counts as ended (something outside the group
+/// may hold it open); a chunk already read is always delivered.
+async fn pump(
+    mut pipe: impl AsyncRead + Unpin,
+    stream: Stream,
+    events: EventSink,
+    mut exited: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let mut buf = Vec::with_capacity(READ_CHUNK);
+        let read = loop {
+            let idle = *exited.borrow();
+            tokio::select! {
+                read = pipe.read_buf(&mut buf) => break Some(read),
+                _ = exited.changed(), if !idle => continue,
+                _ = tokio::time::sleep(DRAIN_IDLE), if idle => break None,
+            }
+        };
+        match read {
+            Some(Ok(0)) | None => return,
+            Some(Ok(_)) => {
+                if !events
+                    .send(BackendEvent::Output { stream, data: buf })
+                    .await
+                {
+                    return;
+                }
+            }
+            Some(Err(err)) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Some(Err(err)) => {
+                let message = format!("reading {}: {err}", stream.as_str());
+                events.send(BackendEvent::Warning(message)).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Writes what the engine sends to the child's stdin, in order; `None` closes it.
+async fn feed(
+    mut stdin: ChildStdin,
+    mut input: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+    events: EventSink,
+) {
+    while let Some(item) = input.recv().await {
+        let Some(bytes) = item else {
+            let _ = stdin.shutdown().await;
+            return;
+        };
+        let result = async {
+            stdin.write_all(&bytes).await?;
+            stdin.flush().await
+        }
+        .await;
+        if let Err(err) = result {
+            let why = if err.kind() == io::ErrorKind::BrokenPipe {
+                "the program closed its stdin".to_string()
+            } else {
+                err.to_string()
+            };
+            let message = format!("input not delivered: {why}");
+            events.send(BackendEvent::Warning(message)).await;
+            return;
+        }
+    }
+}

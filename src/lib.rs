@@ -1,0 +1,14 @@
+//! sandmux: a multiplexer for concurrent, non-PTY, bidirectional streaming sessions.
+//!
+//! The crate is split the way the binary is layered:
+//! - [`engine`] owns sessions, scrollback and transcripts and knows nothing of terminals;
+//! - [`backend`] starts sessions (local processes, microsandbox execs);
+//! - [`script`] parses and runs headless turn-by-turn scripts against the engine;
+//! - [`tui`] is the interactive front end (the only place that touches the terminal).
+
+pub mod backend;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod script;
+pub mod units;
