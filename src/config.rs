@@ -1,1 +1,391 @@
-//! config
+//! The TOML config file: settings and sessions. Unknown keys are rejected, and every error
+//! names the file, line and column.
+//!
+//! ```toml
+//! [settings]
+//! scrollback_lines = 10000
+//! scrollback_bytes = "16MiB"
+//!
+//! [[session]]
+//! name = "echo"
+//! command = ["sed", "-u", "s/^/ack:/"]
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::engine::{BackendSpec, Program, ScrollbackLimits, SessionSpec, valid_name};
+use crate::units::parse_size;
+
+/// A config error with its position in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the error is not about a position (e.g. the file cannot be read).
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            write!(f, "{}: {}", self.path.display(), self.message)
+        } else {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.path.display(),
+                self.line,
+                self.col,
+                self.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A loaded, validated config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub settings: Settings,
+    pub sessions: Vec<SessionSpec>,
+}
+
+/// The `[settings]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Settings {
+    pub scrollback: ScrollbackLimits,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    settings: Option<RawSettings>,
+    #[serde(default)]
+    session: Vec<RawSession>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    scrollback_lines: Option<Spanned<i64>>,
+    scrollback_bytes: Option<Spanned<SizeValue>>,
+    max_line_bytes: Option<Spanned<SizeValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum SizeValue {
+    Bytes(i64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSession {
+    name: Spanned<String>,
+    command: Option<Spanned<Vec<String>>>,
+    shell: Option<Spanned<String>>,
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    backend: Option<Spanned<String>>,
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
+            path: path.to_path_buf(),
+            line: 0,
+            col: 0,
+            message: format!("cannot read the config file: {err}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is used in messages and to resolve relative `cwd`s.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let at = |span: Option<Range<usize>>, message: String| {
+            let (line, col) = span.map_or((1, 1), |s| line_col(text, s.start));
+            ConfigError {
+                path: path.to_path_buf(),
+                line,
+                col,
+                message,
+            }
+        };
+        let raw: RawConfig =
+            toml::from_str(text).map_err(|err| at(err.span(), tidy(err.message())))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+        let mut settings = Settings::default();
+        if let Some(raw) = raw.settings {
+            if let Some(lines) = raw.scrollback_lines {
+                let value = *lines.get_ref();
+                if value < 1 {
+                    return Err(at(
+                        Some(lines.span()),
+                        "scrollback_lines must be at least 1".into(),
+                    ));
+                }
+                settings.scrollback.max_lines = value as usize;
+            }
+            for (field, value, target) in [
+                (
+                    "scrollback_bytes",
+                    raw.scrollback_bytes,
+                    &mut settings.scrollback.max_bytes,
+                ),
+                (
+                    "max_line_bytes",
+                    raw.max_line_bytes,
+                    &mut settings.scrollback.max_line_bytes,
+                ),
+            ] {
+                if let Some(value) = value {
+                    let span = value.span();
+                    let bytes = match value.into_inner() {
+                        SizeValue::Bytes(n) if n >= 1 => n as u64,
+                        SizeValue::Bytes(_) => {
+                            return Err(at(Some(span), format!("{field} must be at least 1 byte")));
+                        }
+                        SizeValue::Text(text) => parse_size(&text)
+                            .map_err(|e| at(Some(span.clone()), format!("{field}: {e}")))?,
+                    };
+                    if bytes < 1 {
+                        return Err(at(Some(span), format!("{field} must be at least 1 byte")));
+                    }
+                    *target = bytes as usize;
+                }
+            }
+        }
+
+        let mut names = HashSet::new();
+        let mut sessions = Vec::new();
+        for raw in raw.session {
+            let name_span = raw.name.span();
+            let name = raw.name.into_inner();
+            if !valid_name(&name) {
+                return Err(at(
+                    Some(name_span),
+                    format!("invalid session name `{name}`: use letters, digits, `_`, `.` and `-`"),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(at(
+                    Some(name_span),
+                    format!("duplicate session name `{name}`"),
+                ));
+            }
+            let program = match (raw.command, raw.shell) {
+                (Some(command), None) => {
+                    let span = command.span();
+                    let argv = command.into_inner();
+                    if argv.is_empty() || argv[0].is_empty() {
+                        return Err(at(
+                            Some(span),
+                            format!("session `{name}`: `command` is empty"),
+                        ));
+                    }
+                    Program::Argv(argv)
+                }
+                (None, Some(shell)) => {
+                    if shell.get_ref().trim().is_empty() {
+                        return Err(at(
+                            Some(shell.span()),
+                            format!("session `{name}`: `shell` is empty"),
+                        ));
+                    }
+                    Program::Shell(shell.into_inner())
+                }
+                (Some(_), Some(shell)) => {
+                    return Err(at(
+                        Some(shell.span()),
+                        format!("session `{name}` has both `command` and `shell`: keep one"),
+                    ));
+                }
+                (None, None) => {
+                    return Err(at(
+                        Some(name_span),
+                        format!("session `{name}` needs `command = [..]` or `shell = \"..\"`"),
+                    ));
+                }
+            };
+            let backend = match raw.backend {
+                None => BackendSpec::Local,
+                Some(b) if b.get_ref() == "local" => BackendSpec::Local,
+                Some(b) => {
+                    return Err(at(
+                        Some(b.span()),
+                        format!("unknown backend `{}` (known: local)", b.get_ref()),
+                    ));
+                }
+            };
+            let cwd = raw.cwd.map(|cwd| {
+                if cwd.is_relative() {
+                    base.join(cwd)
+                } else {
+                    cwd
+                }
+            });
+            sessions.push(SessionSpec {
+                name,
+                program,
+                cwd,
+                env: raw.env,
+                backend,
+            });
+        }
+        Ok(Config { settings, sessions })
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..floor_char_boundary(text, offset)];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// toml's messages end with a newline and sometimes name fields in backticks already.
+fn tidy(message: &str) -> String {
+    message.trim().replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("dir/sandmux.toml"))
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = parse(
+            r#"
+[settings]
+scrollback_lines = 500
+scrollback_bytes = "1MiB"
+
+[[session]]
+name = "echo"
+command = ["sed", "-u", "s/^/ack:/"]
+cwd = "."
+env = { GREETING = "hi" }
+backend = "local"
+
+[[session]]
+name = "shout"
+shell = "echo hi | tr a-z A-Z"
+"#,
+        )
+        .unwrap();
+        assert_eq!(config.settings.scrollback.max_lines, 500);
+        assert_eq!(config.settings.scrollback.max_bytes, 1024 * 1024);
+        assert_eq!(config.sessions.len(), 2);
+        assert_eq!(config.sessions[0].cwd.as_deref(), Some(Path::new("dir/.")));
+        assert_eq!(config.sessions[0].env["GREETING"], "hi");
+        assert_eq!(
+            config.sessions[1].program,
+            Program::Shell("echo hi | tr a-z A-Z".into())
+        );
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let err = parse("[[session]]\nname = \"a\"\ncommand = [\"cat\"]\ncolour = \"red\"\n")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("dir/sandmux.toml:4:1: "), "{text}");
+        assert!(text.contains("colour"), "{text}");
+        let err = parse("[settings]\nscrollback = 3\n").unwrap_err();
+        assert_eq!((err.line, err.col), (2, 1));
+        assert!(err.message.contains("scrollback"));
+    }
+
+    #[test]
+    fn invalid_sessions_are_explained() {
+        let cases = [
+            (
+                "[[session]]\nname = \"a b\"\ncommand = [\"cat\"]\n",
+                2,
+                "invalid session name",
+            ),
+            (
+                "[[session]]\nname = \"a\"\ncommand = [\"cat\"]\n[[session]]\nname = \"a\"\ncommand = [\"cat\"]\n",
+                5,
+                "duplicate session name",
+            ),
+            ("[[session]]\nname = \"a\"\n", 2, "needs `command"),
+            (
+                "[[session]]\nname = \"a\"\ncommand = []\n",
+                3,
+                "`command` is empty",
+            ),
+            (
+                "[[session]]\nname = \"a\"\ncommand = [\"x\"]\nshell = \"y\"\n",
+                4,
+                "both `command` and `shell`",
+            ),
+            (
+                "[[session]]\nname = \"a\"\ncommand = [\"x\"]\nbackend = \"cloud9\"\n",
+                4,
+                "unknown backend",
+            ),
+            (
+                "[settings]\nscrollback_bytes = \"lots\"\n",
+                2,
+                "scrollback_bytes",
+            ),
+            ("[settings]\nscrollback_lines = 0\n", 2, "at least 1"),
+            (
+                "[[session]]\nname = \"a\"\ncommand = \"cat\"\n",
+                3,
+                "invalid type",
+            ),
+            ("this is not toml", 1, ""),
+        ];
+        for (text, line, needle) in cases {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.line, line, "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_missing_file_is_one_sentence() {
+        let err = Config::load(Path::new("/nonexistent/sandmux.toml")).unwrap_err();
+        assert_eq!(err.line, 0);
+        assert!(
+            err.to_string()
+                .starts_with("/nonexistent/sandmux.toml: cannot read the config file")
+        );
+    }
+
+    #[test]
+    fn line_col_counts_characters() {
+        assert_eq!(line_col("ab\ncé d", 7), (2, 4));
+        assert_eq!(line_col("", 5), (1, 1));
+    }
+}

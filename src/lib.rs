@@ -10,5 +10,7 @@ pub mod backend;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod headless;
 pub mod script;
+pub mod text;
 pub mod units;

@@ -1,1 +1,77 @@
-fn main() {}
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::watch;
+
+use sandmux::cli::{Cli, CommandLine};
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("sandmux: cannot start the async runtime: {err}");
+            std::process::exit(1);
+        }
+    };
+    let code = match cli.command {
+        Some(CommandLine::Completions { shell }) => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "sandmux", &mut std::io::stdout());
+            0
+        }
+        Some(CommandLine::Run(args)) => {
+            init_stderr_logging();
+            runtime.block_on(async {
+                let interrupt = watch_signals();
+                sandmux::headless::run(args, interrupt).await
+            })
+        }
+        None => {
+            let mut command = Cli::command();
+            let _ = command.print_help();
+            0
+        }
+    };
+    let _ = std::io::stdout().flush();
+    drop(runtime);
+    std::process::exit(code);
+}
+
+/// Logs to stderr for headless runs; level from SANDMUX_LOG (default: warn).
+fn init_stderr_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SANDMUX_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Turns SIGINT, SIGTERM and SIGHUP into a value the runner watches, so sessions are
+/// stopped and transcripts flushed before sandmux exits.
+fn watch_signals() -> watch::Receiver<Option<i32>> {
+    let (tx, rx) = watch::channel(None);
+    for (kind, number) in [
+        (SignalKind::interrupt(), libc::SIGINT),
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ] {
+        let tx = tx.clone();
+        match signal(kind) {
+            Ok(mut stream) => {
+                tokio::spawn(async move {
+                    while stream.recv().await.is_some() {
+                        let _ = tx.send(Some(number));
+                    }
+                });
+            }
+            Err(err) => tracing::warn!("cannot watch signal {number}: {err}"),
+        }
+    }
+    rx
+}

@@ -68,7 +68,7 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         }
     };
     let bytes = value * multiplier;
-    if !bytes.is_finite() || bytes < 0.0 || bytes > 1.0e15 {
+    if !bytes.is_finite() || !(0.0..=1.0e15).contains(&bytes) {
         return Err(format!("invalid size `{text}`: out of range"));
     }
     Ok(bytes as u64)

@@ -72,7 +72,7 @@ impl Transcript {
                 let exact = base64::engine::general_purpose::STANDARD.encode(bytes);
                 write!(self.out, "{{\"t\":{t},\"stream\":\"{stream}\",\"data\":")?;
                 serde_json::to_writer(&mut self.out, &lossy)?;
-                write!(self.out, ",\"data_b64\":\"{exact}\"}}\n")?;
+                writeln!(self.out, ",\"data_b64\":\"{exact}\"}}")?;
             }
         }
         self.dirty = true;

@@ -1,1 +1,7 @@
-//! script
+//! Headless mode: scripts of turn-by-turn steps run against the engine.
+
+pub mod parser;
+pub mod report;
+pub mod runner;
+
+pub use parser::{ParseError, Pattern, Step, StepKind, parse_script};

@@ -1,0 +1,143 @@
+//! `sandmux run`: load the config and script, drive the engine, print and write reports.
+
+use std::path::Path;
+
+use tokio::sync::watch;
+
+use crate::cli::{ReportFormat, RunArgs};
+use crate::config::{Config, line_col};
+use crate::engine::{Engine, EngineOptions, ScrollbackLimits};
+use crate::script::parse_script;
+use crate::script::report;
+use crate::script::runner::{RunEnd, Runner, StepStatus};
+
+/// Exit status for invalid input (script, config, command line).
+pub const EXIT_INVALID: i32 = 2;
+
+/// Runs a script and returns the process exit status. Messages go to stderr; the JSON
+/// report, when asked for, is the only thing on stdout.
+pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 {
+    let script_name = args.script.display().to_string();
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => Some(config),
+            Err(err) => {
+                eprintln!("sandmux: {err}");
+                return EXIT_INVALID;
+            }
+        },
+        None => None,
+    };
+    let source = match read_script(&args.script) {
+        Ok(source) => source,
+        Err(message) => {
+            eprintln!("sandmux: {message}");
+            return EXIT_INVALID;
+        }
+    };
+    let known: Vec<String> = config
+        .iter()
+        .flat_map(|c| c.sessions.iter().map(|s| s.name.clone()))
+        .collect();
+    let steps = match parse_script(&source, &known) {
+        Ok(steps) => steps,
+        Err(err) => {
+            eprintln!("{script_name}:{err}");
+            return EXIT_INVALID;
+        }
+    };
+
+    let options = EngineOptions {
+        scrollback: config
+            .as_ref()
+            .map_or(ScrollbackLimits::default(), |c| c.settings.scrollback),
+        transcript_dir: args.transcript_dir.clone(),
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(options);
+    let mut config_ids = Vec::new();
+    for spec in config.iter().flat_map(|c| c.sessions.iter()) {
+        match engine.add(spec.clone()) {
+            Ok(id) => config_ids.push(id),
+            Err(err) => {
+                eprintln!("sandmux: {err}");
+                return EXIT_INVALID;
+            }
+        }
+    }
+
+    let verbose = args.verbose;
+    let mut runner = Runner::new(&mut engine, interrupt).on_step(move |step| {
+        if verbose {
+            eprintln!("{}", report::progress_line(step));
+        }
+    });
+    let outcome = match runner.await_started(&config_ids).await {
+        Ok(()) => runner.run(&steps).await,
+        Err(why) => {
+            eprintln!(
+                "{}: {why}",
+                args.config
+                    .as_deref()
+                    .unwrap_or(Path::new("config"))
+                    .display()
+            );
+            let mut outcome = runner.run(&[]).await;
+            outcome.end = RunEnd::Failed;
+            drop(runner);
+            engine.shutdown(std::time::Duration::from_secs(5)).await;
+            return finish(&args, &script_name, &outcome, &engine);
+        }
+    };
+    drop(runner);
+    engine.shutdown(std::time::Duration::from_secs(5)).await;
+    finish(&args, &script_name, &outcome, &engine)
+}
+
+fn finish(
+    args: &RunArgs,
+    script_name: &str,
+    outcome: &crate::script::runner::RunOutcome,
+    engine: &Engine,
+) -> i32 {
+    for step in outcome
+        .steps
+        .iter()
+        .filter(|s| s.status == StepStatus::Failed)
+    {
+        eprint!("{}", report::failure_text(script_name, step));
+    }
+    eprintln!("{}", report::summary_line(script_name, outcome));
+    let mut code = report::exit_code(outcome);
+    if args.report == Some(ReportFormat::Json) {
+        let value = report::json_report(script_name, outcome, report::sessions_json(engine));
+        println!("{value}");
+    }
+    if let Some(path) = &args.junit
+        && let Err(err) = std::fs::write(path, report::junit_report(script_name, outcome))
+    {
+        eprintln!(
+            "sandmux: cannot write the JUnit report {}: {err}",
+            path.display()
+        );
+        if code == 0 {
+            code = 1;
+        }
+    }
+    code
+}
+
+/// Reads a script as UTF-8, naming the position of the first byte that is not.
+fn read_script(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|err| format!("cannot read the script {}: {err}", path.display()))?;
+    String::from_utf8(bytes).map_err(|err| {
+        let valid = err.utf8_error().valid_up_to();
+        let prefix = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
+        let (line, col) = line_col(&prefix, prefix.len());
+        format!(
+            "{}:{line}:{col}: the script is not valid UTF-8 text",
+            path.display()
+        )
+    })
+}

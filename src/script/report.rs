@@ -1,0 +1,279 @@
+//! Reports of a run: the human summary on stderr, a JSON summary, and JUnit XML for CI.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use super::runner::{RunEnd, RunOutcome, StepOutcome, StepStatus};
+use crate::engine::{Engine, SessionState};
+
+/// The process exit status for a run: 0 passed, 1 a step failed, 128+N for signal N.
+pub fn exit_code(outcome: &RunOutcome) -> i32 {
+    match outcome.end {
+        RunEnd::Passed => 0,
+        RunEnd::Failed => 1,
+        RunEnd::Interrupted(signal) => 128 + signal,
+    }
+}
+
+/// `FILE:LINE: <the step>: <why>` followed by the session's last lines, tagged.
+pub fn failure_text(script: &str, step: &StepOutcome) -> String {
+    let mut out = format!(
+        "{script}:{}: {}: {}\n",
+        step.line,
+        crate::text::printable(step.text.as_bytes()),
+        step.error.as_deref().unwrap_or("failed")
+    );
+    if !step.output_tail.is_empty() {
+        out.push_str("  last output:\n");
+        for (stream, text) in &step.output_tail {
+            let _ = writeln!(out, "    {}| {text}", stream.as_str());
+        }
+    }
+    out
+}
+
+/// One line for a step in `--verbose` progress.
+pub fn progress_line(step: &StepOutcome) -> String {
+    let mark = match step.status {
+        StepStatus::Passed => "ok  ",
+        StepStatus::Failed => "FAIL",
+        StepStatus::Skipped => "skip",
+    };
+    format!(
+        "{mark} {:>4}: {} ({})",
+        step.line,
+        crate::text::printable(step.text.as_bytes()),
+        crate::units::format_duration(step.duration)
+    )
+}
+
+/// The closing summary line: `PASS script: 12 passed, 0 failed, 0 skipped (0.35s)`.
+pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
+    let count = |status| outcome.steps.iter().filter(|s| s.status == status).count();
+    let word = match outcome.end {
+        RunEnd::Passed => "PASS",
+        RunEnd::Failed => "FAIL",
+        RunEnd::Interrupted(_) => "INTERRUPTED",
+    };
+    format!(
+        "{word} {script}: {} passed, {} failed, {} skipped ({})",
+        count(StepStatus::Passed),
+        count(StepStatus::Failed),
+        count(StepStatus::Skipped),
+        crate::units::format_duration(outcome.duration)
+    )
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// The sessions as the report shows them.
+pub fn sessions_json(engine: &Engine) -> Vec<Value> {
+    engine
+        .sessions()
+        .iter()
+        .map(|s| {
+            let mut v = json!({
+                "name": s.spec.name,
+                "backend": s.spec.backend.kind(),
+                "command": s.spec.program.argv(),
+                "status": s.state.to_string(),
+                "state": match &s.state {
+                    SessionState::Starting { .. } => "starting",
+                    SessionState::Running { .. } => "running",
+                    SessionState::Exited(_) => "exited",
+                    SessionState::Failed { .. } => "failed",
+                },
+                "exit_code": Value::Null,
+                "signal": Value::Null,
+                "reason": Value::Null,
+                "lines": s.scrollback.end_seq(),
+                "transcript": s.transcript_path().map(|p| p.display().to_string()),
+            });
+            match &s.state {
+                SessionState::Exited(status) => {
+                    v["exit_code"] = json!(status.shell_code());
+                    v["signal"] = json!(status.signal.map(crate::engine::signal_name));
+                }
+                SessionState::Failed { reason } => v["reason"] = json!(reason),
+                _ => {}
+            }
+            v
+        })
+        .collect()
+}
+
+/// The `--report json` summary.
+pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> Value {
+    let steps: Vec<Value> = outcome
+        .steps
+        .iter()
+        .map(|s| {
+            json!({
+                "line": s.line,
+                "step": s.text,
+                "status": s.status,
+                "duration_ms": ms(s.duration),
+                "error": s.error,
+                "output_tail": s.output_tail.iter().map(|(stream, text)| json!({"stream": stream, "text": text})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "script": script,
+        "status": match outcome.end {
+            RunEnd::Passed => "passed",
+            RunEnd::Failed => "failed",
+            RunEnd::Interrupted(_) => "interrupted",
+        },
+        "exit_code": exit_code(outcome),
+        "duration_ms": ms(outcome.duration),
+        "steps": steps,
+        "sessions": sessions,
+    })
+}
+
+/// JUnit XML with one test case per step.
+pub fn junit_report(script: &str, outcome: &RunOutcome) -> String {
+    let count = |status| outcome.steps.iter().filter(|s| s.status == status).count();
+    let (failures, skipped) = (count(StepStatus::Failed), count(StepStatus::Skipped));
+    let total = outcome.steps.len();
+    let time = outcome.duration.as_secs_f64();
+    let name = xml_escape(script);
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"sandmux\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"{name}\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
+    );
+    for step in &outcome.steps {
+        let case = xml_escape(&format!("line {}: {}", step.line, step.text));
+        let t = step.duration.as_secs_f64();
+        match step.status {
+            StepStatus::Passed => {
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\"/>"
+                );
+            }
+            StepStatus::Skipped => {
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"0.000\"><skipped message=\"an earlier step failed\"/></testcase>"
+                );
+            }
+            StepStatus::Failed => {
+                let message = xml_escape(step.error.as_deref().unwrap_or("failed"));
+                let body = xml_escape(&failure_text(script, step));
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\">\n      <failure message=\"{message}\" type=\"StepFailed\">{body}</failure>\n    </testcase>"
+                );
+            }
+        }
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot hold.
+pub fn xml_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Stream;
+    use std::time::Duration;
+
+    fn outcome() -> RunOutcome {
+        RunOutcome {
+            steps: vec![
+                StepOutcome {
+                    line: 2,
+                    text: "send a <hi>".into(),
+                    status: StepStatus::Passed,
+                    duration: Duration::from_millis(1),
+                    error: None,
+                    output_tail: vec![],
+                },
+                StepOutcome {
+                    line: 3,
+                    text: "expect a \"x\"".into(),
+                    status: StepStatus::Failed,
+                    duration: Duration::from_millis(5),
+                    error: Some("no match within 5ms".into()),
+                    output_tail: vec![(Stream::Stderr, "oops\u{1}".into())],
+                },
+                StepOutcome {
+                    line: 4,
+                    text: "close a".into(),
+                    status: StepStatus::Skipped,
+                    duration: Duration::ZERO,
+                    error: None,
+                    output_tail: vec![],
+                },
+            ],
+            end: RunEnd::Failed,
+            duration: Duration::from_millis(6),
+        }
+    }
+
+    #[test]
+    fn junit_has_one_case_per_step_and_escapes_text() {
+        let xml = junit_report("t.smx", &outcome());
+        assert_eq!(xml.matches("<testcase ").count(), 3);
+        assert!(xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""));
+        assert!(xml.contains("send a &lt;hi&gt;"));
+        assert!(xml.contains("<failure message=\"no match within 5ms\""));
+        assert!(xml.contains("stderr| oops\\x01"));
+        assert!(!xml.contains('\u{1}'));
+    }
+
+    #[test]
+    fn the_failure_text_names_file_line_step_and_why() {
+        let o = outcome();
+        let text = failure_text("t.smx", &o.steps[1]);
+        assert!(
+            text.starts_with("t.smx:3: expect a \"x\": no match within 5ms\n"),
+            "{text}"
+        );
+        assert!(text.contains("    stderr| oops"));
+        assert_eq!(exit_code(&o), 1);
+        assert_eq!(
+            summary_line("t.smx", &o),
+            "FAIL t.smx: 1 passed, 1 failed, 1 skipped (6ms)"
+        );
+    }
+
+    #[test]
+    fn the_json_report_lists_steps_with_status() {
+        let v = json_report("t.smx", &outcome(), vec![]);
+        assert_eq!(v["status"], "failed");
+        assert_eq!(v["steps"][1]["status"], "failed");
+        assert_eq!(v["steps"][1]["line"], 3);
+        assert_eq!(v["steps"][2]["status"], "skipped");
+        assert_eq!(v["exit_code"], 1);
+    }
+}

@@ -1,0 +1,594 @@
+//! Runs parsed steps against the engine, one at a time, and records what happened.
+//!
+//! The runner is a driver of the engine like the TUI: it applies commands and reads events.
+//! Waiting steps (`expect`, `wait`, `sleep`) keep applying every session's events, so all
+//! sessions stay live and their transcripts complete while one is waited on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::parser::{Pattern, Step, StepKind};
+use crate::engine::{
+    Command, Engine, Event, ExitStatus, Scrollback, SessionId, SessionState, Stream,
+};
+use crate::text::printable;
+use crate::units::format_duration;
+
+/// How many lines of a session's output a failure shows.
+pub const TAIL_LINES: usize = 10;
+
+/// The result of one step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// What happened at one step.
+#[derive(Debug, Clone)]
+pub struct StepOutcome {
+    pub line: usize,
+    pub text: String,
+    pub status: StepStatus,
+    pub duration: Duration,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// The session's last lines when it failed (stream and printable text).
+    pub output_tail: Vec<(Stream, String)>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunEnd {
+    Passed,
+    Failed,
+    /// A signal to sandmux cut the run short.
+    Interrupted(i32),
+}
+
+/// The whole run.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    pub steps: Vec<StepOutcome>,
+    pub end: RunEnd,
+    pub duration: Duration,
+}
+
+/// Where a session's next `expect` starts looking: after the previous match.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cursor {
+    seq: u64,
+    offset: usize,
+}
+
+/// Per-run state of the sessions the script drives.
+pub struct Runner<'e> {
+    engine: &'e mut Engine,
+    cursors: HashMap<SessionId, Cursor>,
+    timeout: Duration,
+    interrupt: watch::Receiver<Option<i32>>,
+    /// Called after each step (for `--verbose` progress).
+    on_step: Box<dyn FnMut(&StepOutcome) + 'e>,
+}
+
+enum Failure {
+    Step(String),
+    Interrupted(i32),
+}
+
+impl<'e> Runner<'e> {
+    /// A runner over `engine`; `interrupt` turns to `Some(signal)` when sandmux is told to stop.
+    pub fn new(engine: &'e mut Engine, interrupt: watch::Receiver<Option<i32>>) -> Self {
+        Runner {
+            engine,
+            cursors: HashMap::new(),
+            timeout: Duration::from_secs(10),
+            interrupt,
+            on_step: Box::new(|_| {}),
+        }
+    }
+
+    /// Sets a callback run after every step.
+    pub fn on_step(mut self, callback: impl FnMut(&StepOutcome) + 'e) -> Self {
+        self.on_step = Box::new(callback);
+        self
+    }
+
+    /// Waits until the sessions already in the engine (from a config) have started.
+    /// Returns an error message for the first that failed.
+    pub async fn await_started(&mut self, ids: &[SessionId]) -> Result<(), String> {
+        for &id in ids {
+            match self.wait_started(id).await {
+                Ok(()) => {}
+                Err(Failure::Step(why)) => return Err(why),
+                Err(Failure::Interrupted(sig)) => {
+                    return Err(format!(
+                        "interrupted by {}",
+                        crate::engine::signal_name(sig)
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the steps in order; after the first failure the rest are skipped.
+    pub async fn run(&mut self, steps: &[Step]) -> RunOutcome {
+        let started = Instant::now();
+        let mut outcomes = Vec::with_capacity(steps.len());
+        let mut end = RunEnd::Passed;
+        for step in steps {
+            if end != RunEnd::Passed {
+                outcomes.push(StepOutcome {
+                    line: step.line,
+                    text: step.text.clone(),
+                    status: StepStatus::Skipped,
+                    duration: Duration::ZERO,
+                    error: None,
+                    output_tail: Vec::new(),
+                });
+                continue;
+            }
+            let step_started = Instant::now();
+            let result = self.step(step).await;
+            let duration = step_started.elapsed();
+            let outcome = match result {
+                Ok(()) => StepOutcome {
+                    line: step.line,
+                    text: step.text.clone(),
+                    status: StepStatus::Passed,
+                    duration,
+                    error: None,
+                    output_tail: Vec::new(),
+                },
+                Err(failure) => {
+                    let error = match failure {
+                        Failure::Step(why) => {
+                            end = RunEnd::Failed;
+                            why
+                        }
+                        Failure::Interrupted(signal) => {
+                            end = RunEnd::Interrupted(signal);
+                            format!("interrupted by {}", crate::engine::signal_name(signal))
+                        }
+                    };
+                    let output_tail = step
+                        .session()
+                        .and_then(|name| self.engine.find(name))
+                        .and_then(|id| self.engine.session(id))
+                        .map(|s| tail(&s.scrollback, TAIL_LINES))
+                        .unwrap_or_default();
+                    StepOutcome {
+                        line: step.line,
+                        text: step.text.clone(),
+                        status: StepStatus::Failed,
+                        duration,
+                        error: Some(error),
+                        output_tail,
+                    }
+                }
+            };
+            (self.on_step)(&outcome);
+            outcomes.push(outcome);
+        }
+        RunOutcome {
+            steps: outcomes,
+            end,
+            duration: started.elapsed(),
+        }
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), Failure> {
+        self.check_interrupt()?;
+        match &step.kind {
+            StepKind::Session(spec) => {
+                let id = self
+                    .engine
+                    .add(spec.clone())
+                    .map_err(|e| Failure::Step(e.to_string()))?;
+                self.wait_started(id).await
+            }
+            StepKind::Send { session, bytes } => {
+                let id = self.id(session)?;
+                self.require_input(id)?;
+                self.apply(Command::Write {
+                    session: id,
+                    bytes: bytes.clone(),
+                })
+            }
+            StepKind::Close { session } => {
+                let id = self.id(session)?;
+                self.apply(Command::CloseStdin { session: id })
+            }
+            StepKind::Kill { session, signal } => {
+                let id = self.id(session)?;
+                if let Some(SessionState::Failed { reason }) = self.state(id) {
+                    return Err(Failure::Step(format!(
+                        "the session failed to start: {reason}"
+                    )));
+                }
+                self.apply(Command::Signal {
+                    session: id,
+                    signal: *signal,
+                })
+            }
+            StepKind::Sleep(duration) => {
+                let deadline = Instant::now() + *duration;
+                while self.next_event_until(deadline).await?.is_some() {}
+                Ok(())
+            }
+            StepKind::SetTimeout(duration) => {
+                self.timeout = *duration;
+                Ok(())
+            }
+            StepKind::Expect {
+                session,
+                stream,
+                pattern,
+                within,
+            } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                self.expect(id, *stream, pattern, within).await
+            }
+            StepKind::Wait {
+                session,
+                exit,
+                within,
+            } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                self.wait(id, *exit, within).await
+            }
+        }
+    }
+
+    fn id(&self, name: &str) -> Result<SessionId, Failure> {
+        self.engine
+            .find(name)
+            .ok_or_else(|| Failure::Step(format!("no session named `{name}` is running")))
+    }
+
+    fn state(&self, id: SessionId) -> Option<&SessionState> {
+        self.engine.session(id).map(|s| &s.state)
+    }
+
+    fn apply(&mut self, command: Command) -> Result<(), Failure> {
+        match self.engine.apply(command) {
+            Ok(None) => Ok(()),
+            Ok(Some(Event::Warning { message, .. })) => Err(Failure::Step(message)),
+            Ok(Some(_)) => Ok(()),
+            Err(err) => Err(Failure::Step(err.to_string())),
+        }
+    }
+
+    fn require_input(&self, id: SessionId) -> Result<(), Failure> {
+        let session = self
+            .engine
+            .session(id)
+            .ok_or_else(|| Failure::Step("no such session".into()))?;
+        match &session.state {
+            SessionState::Failed { reason } => Err(Failure::Step(format!(
+                "the session failed to start: {reason}"
+            ))),
+            SessionState::Exited(status) => Err(Failure::Step(format!(
+                "input not sent: the session has {status}"
+            ))),
+            _ if session.stdin_closed => {
+                Err(Failure::Step("input not sent: its stdin was closed".into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn check_interrupt(&self) -> Result<(), Failure> {
+        match *self.interrupt.borrow() {
+            Some(signal) => Err(Failure::Interrupted(signal)),
+            None => Ok(()),
+        }
+    }
+
+    /// Applies the next engine event, or returns `None` at the deadline.
+    async fn next_event_until(&mut self, deadline: Instant) -> Result<Option<Event>, Failure> {
+        self.check_interrupt()?;
+        let mut interrupt = self.interrupt.clone();
+        tokio::select! {
+            event = self.engine.next_event() => Ok(Some(event)),
+            _ = tokio::time::sleep_until(deadline) => Ok(None),
+            _ = interrupt.changed() => {
+                self.check_interrupt()?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn wait_started(&mut self, id: SessionId) -> Result<(), Failure> {
+        let deadline = Instant::now() + self.timeout;
+        loop {
+            match self.state(id) {
+                Some(SessionState::Running { .. } | SessionState::Exited(_)) => return Ok(()),
+                Some(SessionState::Failed { reason }) => {
+                    let name = self.engine.session(id).map_or("", |s| s.spec.name.as_str());
+                    return Err(Failure::Step(format!(
+                        "session `{name}` failed to start: {reason}"
+                    )));
+                }
+                _ => {}
+            }
+            if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
+                return Err(Failure::Step(format!(
+                    "the session did not start within {}",
+                    format_duration(self.timeout)
+                )));
+            }
+        }
+    }
+
+    async fn expect(
+        &mut self,
+        id: SessionId,
+        stream: Option<Stream>,
+        pattern: &Pattern,
+        within: Duration,
+    ) -> Result<(), Failure> {
+        let deadline = Instant::now() + within;
+        let mut cursor = self.cursors.get(&id).copied().unwrap_or_default();
+        let mut scan = Scan::new(cursor);
+        loop {
+            let session = self
+                .engine
+                .session(id)
+                .ok_or_else(|| Failure::Step("no such session".into()))?;
+            if let Some(found) = scan.find(&session.scrollback, &mut cursor, stream, pattern) {
+                self.cursors.insert(id, found);
+                return Ok(());
+            }
+            let state = session.state.clone();
+            match state {
+                SessionState::Failed { reason } => {
+                    return Err(Failure::Step(format!("the session failed: {reason}")));
+                }
+                SessionState::Exited(status) => {
+                    return Err(Failure::Step(format!(
+                        "the session {status} and its output never matched"
+                    )));
+                }
+                _ => {}
+            }
+            if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
+                // Overrunning `within` ends the session at once rather than letting it run on.
+                let _ = self.engine.apply(Command::Signal {
+                    session: id,
+                    signal: libc::SIGKILL,
+                });
+                return Err(Failure::Step(format!(
+                    "no match within {}",
+                    format_duration(within)
+                )));
+            }
+        }
+    }
+
+    async fn wait(
+        &mut self,
+        id: SessionId,
+        exit: Option<i32>,
+        within: Duration,
+    ) -> Result<(), Failure> {
+        let deadline = Instant::now() + within;
+        loop {
+            match self.state(id).cloned() {
+                Some(SessionState::Exited(status)) => return check_exit(status, exit),
+                Some(SessionState::Failed { reason }) => {
+                    return Err(Failure::Step(format!("the session failed: {reason}")));
+                }
+                _ => {}
+            }
+            if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
+                let _ = self.engine.apply(Command::Signal {
+                    session: id,
+                    signal: libc::SIGKILL,
+                });
+                return Err(Failure::Step(format!(
+                    "still running after {}",
+                    format_duration(within)
+                )));
+            }
+        }
+    }
+}
+
+fn check_exit(status: ExitStatus, expected: Option<i32>) -> Result<(), Failure> {
+    match expected {
+        Some(code) if status.shell_code() != code => Err(Failure::Step(format!(
+            "expected exit {code}, but the session {status}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// An incremental search for a pattern: complete lines are looked at once, lines that were
+/// still open are looked at again as they grow.
+struct Scan {
+    /// Lines from here on have not been looked at yet.
+    checked_upto: u64,
+    /// Lines looked at while they were open, to look at again.
+    reopen: Vec<u64>,
+    first: bool,
+}
+
+impl Scan {
+    fn new(cursor: Cursor) -> Self {
+        Scan {
+            checked_upto: cursor.seq,
+            reopen: Vec::new(),
+            first: true,
+        }
+    }
+
+    fn find(
+        &mut self,
+        scrollback: &Scrollback,
+        cursor: &mut Cursor,
+        stream: Option<Stream>,
+        pattern: &Pattern,
+    ) -> Option<Cursor> {
+        if cursor.seq < scrollback.first_seq() {
+            // What the cursor pointed at has been evicted: start from what is left.
+            *cursor = Cursor {
+                seq: scrollback.first_seq(),
+                offset: 0,
+            };
+            self.checked_upto = self.checked_upto.max(cursor.seq);
+        }
+        if self.first {
+            self.first = false;
+            self.checked_upto = cursor.seq;
+        }
+        let mut candidates: Vec<u64> = std::mem::take(&mut self.reopen);
+        candidates.extend(self.checked_upto.max(scrollback.first_seq())..scrollback.end_seq());
+        self.checked_upto = scrollback.end_seq();
+        let mut best: Option<Cursor> = None;
+        for seq in candidates {
+            let Some(line) = scrollback.get(seq) else {
+                continue;
+            };
+            if best.is_some_and(|b| b.seq <= seq) {
+                continue;
+            }
+            if stream.is_some_and(|s| s != line.stream) {
+                if line.is_open() {
+                    self.reopen.push(seq);
+                }
+                continue;
+            }
+            let from = if seq == cursor.seq { cursor.offset } else { 0 };
+            match pattern.find_end(&line.bytes, from) {
+                Some(end) => best = Some(Cursor { seq, offset: end }),
+                None if line.is_open() => self.reopen.push(seq),
+                None => {}
+            }
+        }
+        let found = best?;
+        let line = scrollback.get(found.seq)?;
+        // A match at the end of a finished line moves on to the next line.
+        Some(if found.offset >= line.bytes.len() && !line.is_open() {
+            Cursor {
+                seq: found.seq + 1,
+                offset: 0,
+            }
+        } else {
+            found
+        })
+    }
+}
+
+/// How much of one line a failure message shows.
+const TAIL_LINE_BYTES: usize = 240;
+
+/// The last `n` lines of a scrollback, tagged and printable; long lines are cut short with
+/// a note of how much was left out.
+pub fn tail(scrollback: &Scrollback, n: usize) -> Vec<(Stream, String)> {
+    scrollback
+        .tail(n)
+        .map(|line| {
+            let bytes = &line.bytes;
+            let text = if bytes.len() > TAIL_LINE_BYTES {
+                format!(
+                    "{}… ({} more bytes)",
+                    printable(&bytes[..TAIL_LINE_BYTES]),
+                    bytes.len() - TAIL_LINE_BYTES
+                )
+            } else {
+                printable(bytes)
+            };
+            (line.stream, text)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::ScrollbackLimits;
+
+    fn find(
+        sb: &Scrollback,
+        cursor: &mut Cursor,
+        scan: &mut Scan,
+        stream: Option<Stream>,
+        lit: &str,
+    ) -> Option<Cursor> {
+        scan.find(
+            sb,
+            cursor,
+            stream,
+            &Pattern::Literal(lit.as_bytes().to_vec()),
+        )
+    }
+
+    #[test]
+    fn matches_move_the_cursor_past_the_match() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        sb.push(Stream::Stdout, b"a b a\n");
+        let mut cursor = Cursor::default();
+        let mut scan = Scan::new(cursor);
+        let c = find(&sb, &mut cursor, &mut scan, None, "a").unwrap();
+        assert_eq!((c.seq, c.offset), (0, 1));
+        let mut cursor = c;
+        let mut scan = Scan::new(cursor);
+        let c = find(&sb, &mut cursor, &mut scan, None, "a").unwrap();
+        assert_eq!(
+            (c.seq, c.offset),
+            (1, 0),
+            "a match at the end of a line moves on"
+        );
+        let mut cursor = c;
+        let mut scan = Scan::new(cursor);
+        assert!(find(&sb, &mut cursor, &mut scan, None, "a").is_none());
+    }
+
+    #[test]
+    fn an_open_line_is_looked_at_again_as_it_grows() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        let mut cursor = Cursor::default();
+        let mut scan = Scan::new(cursor);
+        sb.push(Stream::Stdout, b"name");
+        assert!(find(&sb, &mut cursor, &mut scan, None, "name? ").is_none());
+        sb.push(Stream::Stderr, b"noise\n");
+        assert!(find(&sb, &mut cursor, &mut scan, None, "name? ").is_none());
+        sb.push(Stream::Stdout, b"? ");
+        let c = find(&sb, &mut cursor, &mut scan, None, "name? ").unwrap();
+        assert_eq!((c.seq, c.offset), (0, 6));
+    }
+
+    #[test]
+    fn a_stream_filter_skips_the_other_stream() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        sb.push(Stream::Stdout, b"boom\n");
+        sb.push(Stream::Stderr, b"boom\n");
+        let mut cursor = Cursor::default();
+        let mut scan = Scan::new(cursor);
+        let c = find(&sb, &mut cursor, &mut scan, Some(Stream::Stderr), "boom").unwrap();
+        assert_eq!(c.seq, 2);
+    }
+
+    #[test]
+    fn the_earliest_match_wins_over_a_later_line() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        let mut cursor = Cursor::default();
+        let mut scan = Scan::new(cursor);
+        sb.push(Stream::Stdout, b"x");
+        sb.push(Stream::Stderr, b"ok\n");
+        assert!(find(&sb, &mut cursor, &mut scan, None, "ok!").is_none());
+        sb.push(Stream::Stdout, b"ok!");
+        sb.push(Stream::Stderr, b"ok!\n");
+        let c = find(&sb, &mut cursor, &mut scan, None, "ok!").unwrap();
+        assert_eq!(c.seq, 0);
+    }
+}

@@ -1,0 +1,58 @@
+//! Making untrusted session output safe to print on the host terminal.
+//!
+//! Output comes from sandboxed programs: an escape sequence in it must never reach the
+//! terminal that runs sandmux. [`printable`] renders bytes as text in which every control
+//! character and every byte of invalid UTF-8 is shown as a visible escape.
+
+use std::fmt::Write;
+
+/// Renders bytes with control characters (C0, DEL, C1) and invalid UTF-8 made visible:
+/// `\e` for ESC, `\t` kept as a tab only when `keep_tabs`, `\xNN` for the rest.
+pub fn printable(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            push_char(&mut out, c);
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+fn push_char(out: &mut String, c: char) {
+    match c {
+        '\x1b' => out.push_str("\\e"),
+        '\t' => out.push_str("    "),
+        '\r' => out.push_str("\\r"),
+        c if c.is_control() => {
+            // C0, DEL and the C1 range U+0080..U+009F.
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+        // Bidirectional overrides can disguise text; show them too.
+        '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+            let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+        }
+        c => out.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_sequences_become_visible_text() {
+        let out = printable(b"\x1b]0;pwned\x07\x1b[?1049h\x1b[31mred\x9b");
+        assert!(!out.chars().any(|c| c.is_control()), "{out:?}");
+        assert_eq!(out, "\\e]0;pwned\\x07\\e[?1049h\\e[31mred\\x9b");
+    }
+
+    #[test]
+    fn c1_controls_and_invalid_utf8_are_escaped() {
+        assert_eq!(printable("a\u{9b}b".as_bytes()), "a\\x9bb");
+        assert_eq!(printable(b"\xff\x00ok"), "\\xff\\x00ok");
+        assert_eq!(printable("héllo\tx".as_bytes()), "héllo    x");
+    }
+}

@@ -1,0 +1,101 @@
+//! Helpers shared by the integration tests: run the real binary on scripts in temp dirs.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub fn new() -> Self {
+        Fixture {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::write(&path, text).expect("write fixture");
+        path
+    }
+
+    /// Runs `sandmux run SCRIPT ARGS...` in the fixture directory.
+    pub fn run(&self, script: &str, args: &[&str]) -> Output {
+        let path = self.write("test.smx", script);
+        sandmux()
+            .current_dir(self.dir.path())
+            .arg("run")
+            .arg(&path)
+            .args(args)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .expect("run sandmux")
+    }
+}
+
+pub fn sandmux() -> Command {
+    Command::cargo_bin("sandmux").expect("binary")
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Reads a transcript into JSON records.
+pub fn transcript(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .expect("transcript")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("transcript line is JSON"))
+        .collect()
+}
+
+/// The bytes of one stream in a transcript, concatenated.
+pub fn stream_bytes(records: &[serde_json::Value], stream: &str) -> Vec<u8> {
+    records
+        .iter()
+        .filter(|r| r["stream"] == stream)
+        .flat_map(|r| sandmux::engine::transcript::record_bytes(r).expect("record bytes"))
+        .collect()
+}
+
+/// Whether a process with this pid still exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .chars()
+                .next();
+            state != Some('Z')
+        }
+        Err(_) => false,
+    }
+}
+
+/// Waits up to `limit` for `check` to hold.
+pub fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    check()
+}
