@@ -307,6 +307,19 @@ impl<'e> Runner<'e> {
         }
     }
 
+    /// Applies the next event; at the deadline, kills the session (overrunning `within` ends
+    /// it at once rather than letting it run on) and returns true.
+    async fn overran(&mut self, id: SessionId, deadline: Instant) -> Result<bool, Failure> {
+        if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
+            let _ = self.engine.apply(Command::Signal {
+                session: id,
+                signal: libc::SIGKILL,
+            });
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
     async fn wait_started(&mut self, id: SessionId) -> Result<(), Failure> {
         let deadline = Instant::now() + self.timeout;
         loop {
@@ -360,16 +373,9 @@ impl<'e> Runner<'e> {
                 }
                 _ => {}
             }
-            if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
-                // Overrunning `within` ends the session at once rather than letting it run on.
-                let _ = self.engine.apply(Command::Signal {
-                    session: id,
-                    signal: libc::SIGKILL,
-                });
-                return Err(Failure::Step(format!(
-                    "no match within {}",
-                    format_duration(within)
-                )));
+            if self.overran(id, deadline).await? {
+                let why = format!("no match within {}", format_duration(within));
+                return Err(Failure::Step(why));
             }
         }
     }
@@ -389,15 +395,9 @@ impl<'e> Runner<'e> {
                 }
                 _ => {}
             }
-            if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
-                let _ = self.engine.apply(Command::Signal {
-                    session: id,
-                    signal: libc::SIGKILL,
-                });
-                return Err(Failure::Step(format!(
-                    "still running after {}",
-                    format_duration(within)
-                )));
+            if self.overran(id, deadline).await? {
+                let why = format!("still running after {}", format_duration(within));
+                return Err(Failure::Step(why));
             }
         }
     }
