@@ -17,7 +17,7 @@ use super::{Backend, BackendEvent, Control, EventSink};
 use crate::engine::{ExitStatus, SessionSpec, Stream};
 
 /// Size of one read from a child's pipe.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 128 * 1024;
 /// After the main process exits, how long a pipe may stay silent before the session is
 /// declared over (a process outside the group may hold it open).
 const DRAIN_IDLE: Duration = Duration::from_millis(300);

@@ -37,7 +37,7 @@ use crate::backend::{Backend, BackendEvent, Control, Envelope, EventSink, local:
 pub type SessionId = usize;
 
 /// How many backend events may wait for the engine before backends have to wait.
-const EVENT_QUEUE: usize = 256;
+const EVENT_QUEUE: usize = 32;
 
 /// Everything a front end can ask of the engine. Keys, script steps and socket requests all
 /// become one of these.

@@ -64,7 +64,7 @@ impl Transcript {
         match std::str::from_utf8(bytes) {
             Ok(text) => {
                 write!(self.out, "{{\"t\":{t},\"stream\":\"{stream}\",\"data\":")?;
-                serde_json::to_writer(&mut self.out, text)?;
+                write_json_string(&mut self.out, text)?;
                 self.out.write_all(b"}\n")?;
             }
             Err(_) => {
@@ -106,6 +106,61 @@ impl Transcript {
     }
 }
 
+/// Writes `text` as a JSON string. Output is mostly plain text: each 16-byte block is
+/// reduced to a bit mask of the bytes that need escaping, and the runs between them are
+/// copied whole.
+pub fn write_json_string(out: &mut impl Write, text: &str) -> io::Result<()> {
+    const BLOCK: usize = 16;
+    let bytes = text.as_bytes();
+    out.write_all(b"\"")?;
+    let mut start = 0;
+    let mut base = 0;
+    while base < bytes.len() {
+        let end = (base + BLOCK).min(bytes.len());
+        let mut mask = escape_mask(&bytes[base..end]);
+        while mask != 0 {
+            let i = base + mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            out.write_all(&bytes[start..i])?;
+            match bytes[i] {
+                b'"' => out.write_all(b"\\\"")?,
+                b'\\' => out.write_all(b"\\\\")?,
+                b'\n' => out.write_all(b"\\n")?,
+                b'\r' => out.write_all(b"\\r")?,
+                b'\t' => out.write_all(b"\\t")?,
+                b => write!(out, "\\u{b:04x}")?,
+            }
+            start = i + 1;
+        }
+        base = end;
+    }
+    out.write_all(&bytes[start..])?;
+    out.write_all(b"\"")
+}
+
+/// Bit `j` is set when `block[j]` needs escaping in a JSON string (block: at most 16 bytes).
+fn escape_mask(block: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if block.len() == 16 {
+        use std::arch::x86_64::*;
+        // SAFETY: SSE2 is part of the x86_64 baseline, and the load reads exactly the 16
+        // bytes of `block` (unaligned loads are allowed by _mm_loadu_si128).
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast());
+            let limit = _mm_set1_epi8(0x1f);
+            let control = _mm_cmpeq_epi8(_mm_max_epu8(v, limit), limit);
+            let quote = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8));
+            let backslash = _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8));
+            let any = _mm_or_si128(control, _mm_or_si128(quote, backslash));
+            return _mm_movemask_epi8(any) as u32;
+        }
+    }
+    block.iter().enumerate().fold(0, |mask, (j, &b)| {
+        let escape = b < 0x20 || b == b'"' || b == b'\\';
+        mask | ((escape as u32) << j)
+    })
+}
+
 /// Decodes the bytes of one transcript record (`data`, or `data_b64` when present).
 pub fn record_bytes(record: &Value) -> Option<Vec<u8>> {
     if let Some(b64) = record.get("data_b64").and_then(Value::as_str) {
@@ -142,6 +197,29 @@ mod tests {
         assert_eq!(records[2]["event"], "exited");
         assert_eq!(records[2]["code"], 0);
         assert!(records[2]["t"].as_u64().unwrap() > 1_600_000_000_000);
+    }
+
+    #[test]
+    fn json_strings_match_serde_for_every_escape() {
+        let mut samples: Vec<String> = vec![
+            String::new(),
+            "plain".into(),
+            "quote\" back\\ nl\n cr\r tab\t bell\u{7} esc\u{1b} del\u{7f} é ☃".into(),
+        ];
+        // Escapes at every position around the 32-byte block boundaries.
+        for at in 0..70 {
+            let mut s = "a".repeat(70);
+            s.replace_range(at..at + 1, "\n");
+            samples.push(s);
+        }
+        let all: String = (0u8..0x80).map(char::from).collect();
+        samples.push(all.repeat(3));
+        for sample in samples {
+            let mut ours = Vec::new();
+            write_json_string(&mut ours, &sample).unwrap();
+            let back: String = serde_json::from_slice(&ours).unwrap();
+            assert_eq!(back, sample);
+        }
     }
 
     #[test]

@@ -581,7 +581,9 @@ impl<'a> Cursor<'a> {
                         ));
                     }
                     None => {
-                        return Err(self.error_at(open_col, "unclosed string: add the closing `\"`"));
+                        return Err(
+                            self.error_at(open_col, "unclosed string: add the closing `\"`")
+                        );
                     }
                 },
                 Some(c) => {
