@@ -13,4 +13,5 @@ pub mod engine;
 pub mod headless;
 pub mod script;
 pub mod text;
+pub mod tui;
 pub mod units;

@@ -31,11 +31,12 @@ fn main() {
                 sandmux::headless::run(args, interrupt).await
             })
         }
-        None => {
+        None if sandmux::tui::config_path(&cli.tui).is_none() && cli.tui.sessions.is_empty() => {
             let mut command = Cli::command();
             let _ = command.print_help();
             0
         }
+        None => runtime.block_on(sandmux::tui::run(cli.tui)),
     };
     let _ = std::io::stdout().flush();
     drop(runtime);

@@ -67,8 +67,12 @@ pub enum Event {
     Progress { session: SessionId, message: String },
     /// The session's program is running.
     Started { session: SessionId },
-    /// New output went into the session's scrollback.
-    Output { session: SessionId, stream: Stream },
+    /// New output went into the session's scrollback (`bytes` of it).
+    Output {
+        session: SessionId,
+        stream: Stream,
+        bytes: usize,
+    },
     /// Something the user should see that does not end the session.
     Warning { session: SessionId, message: String },
     /// The session ended with a status.
@@ -405,6 +409,7 @@ impl Engine {
                 Some(Event::Output {
                     session: id,
                     stream,
+                    bytes: data.len(),
                 })
             }
             BackendEvent::Progress(message) => {

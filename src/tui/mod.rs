@@ -1,0 +1,264 @@
+//! The interactive TUI: every session in its own pane, a line editor per pane, scrollback,
+//! search, zoom and mouse. It drives the engine like any other front end.
+
+pub mod ansi;
+pub mod app;
+pub mod keymap;
+pub mod layout;
+pub mod logging;
+pub mod pane;
+pub mod terminal;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use ratatui::Terminal;
+use ratatui::backend::Backend;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::TuiArgs;
+use crate::config::Config;
+use crate::engine::{
+    Engine, EngineOptions, Event, Program, ScrollbackLimits, SessionSpec, valid_name,
+};
+use app::App;
+
+/// Frames per second at most; a frame is drawn only when something changed.
+const FPS: u64 = 60;
+/// Output bytes the TUI takes in per frame across all sessions (about 240 MB/s). A flood
+/// beyond this waits in its pipe (the program slows down); nothing is lost.
+const INGEST_PER_FRAME: usize = 4 * 1024 * 1024;
+
+/// The config the TUI should load: `--config`, or `./sandmux.toml` when no session was given.
+pub fn config_path(args: &TuiArgs) -> Option<PathBuf> {
+    match &args.config {
+        Some(path) => Some(path.clone()),
+        None if args.sessions.is_empty() && Path::new("sandmux.toml").exists() => {
+            Some(PathBuf::from("sandmux.toml"))
+        }
+        None => None,
+    }
+}
+
+/// Parses `-s NAME=COMMAND LINE` (or just `COMMAND LINE`, named after the program).
+pub fn parse_session_arg(arg: &str, taken: &[String]) -> Result<SessionSpec, String> {
+    let (name, command) = match arg.split_once('=') {
+        Some((name, command))
+            if valid_name(name) && !name.contains(['/', '.'])
+                || valid_name(name) && !command.is_empty() && !name.contains('/') =>
+        {
+            (Some(name.to_string()), command)
+        }
+        _ => (None, arg),
+    };
+    let argv = shlex::split(command).ok_or_else(|| {
+        format!("-s {arg}: the command line has an unclosed quote or a trailing backslash")
+    })?;
+    let Some(program) = argv.first() else {
+        return Err(format!("-s {arg}: the command is empty"));
+    };
+    let name = match name {
+        Some(name) => {
+            if taken.contains(&name) {
+                return Err(format!("-s {arg}: a session named `{name}` already exists"));
+            }
+            name
+        }
+        None => {
+            let base: String = Path::new(program)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let base = if base.is_empty() {
+                "session".to_string()
+            } else {
+                base
+            };
+            let mut name = base.clone();
+            let mut n = 2;
+            while taken.contains(&name) {
+                name = format!("{base}-{n}");
+                n += 1;
+            }
+            name
+        }
+    };
+    Ok(SessionSpec {
+        program: Program::Argv(argv),
+        ..SessionSpec::local(name, Vec::new())
+    })
+}
+
+/// Runs the TUI; returns the process exit status.
+pub async fn run(args: TuiArgs) -> i32 {
+    let config = match config_path(&args) {
+        Some(path) => match Config::load(&path) {
+            Ok(config) => Some(config),
+            Err(err) => {
+                eprintln!("sandmux: {err}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let mut specs: Vec<SessionSpec> = config.iter().flat_map(|c| c.sessions.clone()).collect();
+    for arg in &args.sessions {
+        let taken: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        match parse_session_arg(arg, &taken) {
+            Ok(spec) => specs.push(spec),
+            Err(err) => {
+                eprintln!("sandmux: {err}");
+                return 2;
+            }
+        }
+    }
+    let (_log_guard, log_path) = match logging::init(args.log_file.as_deref()) {
+        Ok(pair) => pair,
+        Err(err) => {
+            eprintln!("sandmux: {err}");
+            return 2;
+        }
+    };
+    let options = EngineOptions {
+        scrollback: config
+            .as_ref()
+            .map_or(ScrollbackLimits::default(), |c| c.settings.scrollback),
+        transcript_dir: args.transcript_dir.clone(),
+        ..EngineOptions::default()
+    };
+    let mut engine = Engine::new(options);
+    for spec in specs {
+        if let Err(err) = engine.add(spec) {
+            eprintln!("sandmux: {err}");
+            return 2;
+        }
+    }
+    tracing::info!(sessions = engine.sessions().len(), "TUI starting");
+    let mut app = App::new(&engine);
+    let mut guard = match terminal::TerminalGuard::enter() {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("sandmux: cannot take over the terminal: {err}");
+            return 1;
+        }
+    };
+    let events = crossterm::event::EventStream::new();
+    let result = run_loop(&mut guard.terminal, &mut app, &mut engine, events).await;
+    app.set_status("stopping sessions…");
+    let _ = guard.terminal.draw(|frame| app.draw(frame, &engine));
+    engine.shutdown(Duration::from_secs(3)).await;
+    drop(guard);
+    match result {
+        Ok(()) => 0,
+        Err(err) => {
+            tracing::error!("TUI failed: {err}");
+            eprintln!(
+                "sandmux: the terminal failed: {err} (log: {})",
+                log_path.display()
+            );
+            1
+        }
+    }
+}
+
+/// The event loop, generic over the terminal backend and the source of terminal events so
+/// that it runs the same on a real terminal and in tests. Returns when the user quits or
+/// sandmux gets SIGTERM, SIGHUP or SIGINT.
+pub async fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    engine: &mut Engine,
+    mut input: impl Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin,
+) -> Result<(), String>
+where
+    B::Error: std::fmt::Display,
+{
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / FPS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut dirty = true;
+    let mut budget = INGEST_PER_FRAME;
+    if let Ok(size) = terminal.size() {
+        app.area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+    }
+    while !app.quit {
+        tokio::select! {
+            event = engine.next_event(), if budget > 0 => {
+                if let Event::Output { bytes, .. } = &event {
+                    budget = budget.saturating_sub(*bytes);
+                }
+                app.on_engine_event(&event, engine);
+                dirty = true;
+            }
+            event = input.next() => match event {
+                Some(Ok(event)) => {
+                    app.on_terminal_event(event, engine);
+                    dirty = true;
+                }
+                Some(Err(err)) => return Err(err.to_string()),
+                None => app.quit = true,
+            },
+            _ = tick.tick() => {
+                budget = INGEST_PER_FRAME;
+                if dirty {
+                    if let Ok(size) = terminal.size() {
+                        app.area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
+                    }
+                    terminal.draw(|frame| app.draw(frame, engine)).map_err(|e| e.to_string())?;
+                    dirty = false;
+                }
+            }
+            _ = term.recv() => app.quit = true,
+            _ = hup.recv() => app.quit = true,
+            _ = int.recv() => app.quit = true,
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_args_take_a_name_or_are_named_after_the_program() {
+        let spec = parse_session_arg("echo=sed -u 's/^/ack:/'", &[]).unwrap();
+        assert_eq!(spec.name, "echo");
+        assert_eq!(
+            spec.program,
+            Program::Argv(vec!["sed".into(), "-u".into(), "s/^/ack:/".into()])
+        );
+        let spec = parse_session_arg("/usr/bin/top -b", &[]).unwrap();
+        assert_eq!(spec.name, "top");
+        let spec = parse_session_arg("top", &["top".into()]).unwrap();
+        assert_eq!(spec.name, "top-2");
+        let spec = parse_session_arg("env A=1 cat", &[]).unwrap();
+        assert_eq!(
+            spec.program,
+            Program::Argv(vec!["env".into(), "A=1".into(), "cat".into()])
+        );
+        assert!(
+            parse_session_arg("x='open", &[])
+                .unwrap_err()
+                .contains("unclosed quote")
+        );
+        assert!(parse_session_arg("x=", &[]).unwrap_err().contains("empty"));
+        assert!(
+            parse_session_arg("a=cat", &["a".into()])
+                .unwrap_err()
+                .contains("already exists")
+        );
+    }
+}

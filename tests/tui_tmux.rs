@@ -1,0 +1,209 @@
+//! The real binary in a real terminal: tmux runs sandmux, send-keys types, capture-pane reads.
+//! Needs tmux (`.ci/run` installs it).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new(tag: &str) -> Self {
+        let status = Command::new("tmux").arg("-V").output();
+        assert!(
+            status.is_ok_and(|o| o.status.success()),
+            "tmux is required for this test (apt-get install tmux)"
+        );
+        Tmux {
+            socket: format!("sandmux-test-{tag}-{}", std::process::id()),
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.cmd(&["capture-pane", "-p", "-t", "t"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.cmd(&["send-keys", "-t", "t", key]);
+            std::thread::sleep(Duration::from_millis(60));
+        }
+    }
+
+    fn type_text(&self, text: &str) {
+        self.cmd(&["send-keys", "-t", "t", "-l", text]);
+        std::thread::sleep(Duration::from_millis(60));
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(what) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "`{what}` did not appear:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.cmd(&["kill-server"]);
+    }
+}
+
+fn processes_with(token: &str) -> usize {
+    let out = Command::new("pgrep")
+        .args(["-f", token])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn three_sessions_typing_focus_and_quit_in_a_real_terminal() {
+    let token = format!("tok{}", std::process::id());
+    let tmux = Tmux::new("e2e");
+    let bin = assert_cmd::cargo::cargo_bin("sandmux");
+    let command = format!(
+        "{bin} --log-file /tmp/{token}.log -s 'echo=sed -u s/^/ack-{token}:/' -s 'upper=sh -c \"while read l; do echo $l | tr a-z A-Z; done; : {token}\"' -s 'ticker=sh -c \"while :; do echo tick-{token}; sleep 1; done\"'; echo SANDMUX-EXITED-$?; sleep 60",
+        bin = bin.display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "150",
+        "-y",
+        "30",
+        &command,
+    ]);
+    tmux.wait_for("ticker · running", Duration::from_secs(10));
+    assert_eq!(
+        tmux.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
+            .trim(),
+        "1"
+    );
+
+    // Type into the first (focused) pane and see the reply.
+    tmux.type_text("hello");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for(&format!("ack-{token}:hello"), Duration::from_secs(5));
+
+    // Tab to the second pane and type there.
+    tmux.keys(&["Tab"]);
+    tmux.type_text("shout");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("SHOUT", Duration::from_secs(5));
+    assert!(
+        !screen.contains(&format!("ack-{token}:shout")),
+        "the line went to the wrong pane:\n{screen}"
+    );
+    assert!(processes_with(&token) >= 5, "the three sessions should be running");
+
+    tmux.keys(&["C-q"]);
+    let screen = tmux.wait_for("SANDMUX-EXITED-", Duration::from_secs(10));
+    assert!(screen.contains("SANDMUX-EXITED-0"), "{screen}");
+    assert_eq!(
+        tmux.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
+            .trim(),
+        "0",
+        "alternate screen left"
+    );
+    assert_eq!(
+        tmux.cmd(&["display", "-p", "-t", "t", "#{mouse_any_flag}"])
+            .trim(),
+        "0",
+        "mouse reporting off"
+    );
+    assert!(
+        !screen.contains("ticker · running"),
+        "the TUI is gone from the screen:\n{screen}"
+    );
+    let start = Instant::now();
+    while processes_with(&token) > 1 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Only the tmux pane's own shell command line (which names the token) remains.
+    let left = Command::new("pgrep")
+        .args(["-af", &token])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout).into_owned();
+    assert!(
+        left.lines().all(|l| l.contains("SANDMUX-EXITED")),
+        "child processes left behind:\n{left}"
+    );
+}
+
+#[test]
+fn sigterm_to_the_tui_quits_cleanly() {
+    let token = format!("term{}", std::process::id());
+    let tmux = Tmux::new("term");
+    let bin = assert_cmd::cargo::cargo_bin("sandmux");
+    let command = format!(
+        "{bin} --log-file /tmp/{token}.log -s 'sleeper=sh -c \"echo up; sleep 300; : {token}\"'; echo SANDMUX-EXITED-$?; sleep 60",
+        bin = bin.display()
+    );
+    tmux.cmd(&[
+        "new-session",
+        "-d",
+        "-s",
+        "t",
+        "-x",
+        "100",
+        "-y",
+        "20",
+        &command,
+    ]);
+    tmux.wait_for("up", Duration::from_secs(10));
+    let pid = tmux.cmd(&["display", "-p", "-t", "t", "#{pane_pid}"]);
+    let children = Command::new("pgrep")
+        .args(["-P", pid.trim(), "sandmux"])
+        .output()
+        .unwrap();
+    let sandmux_pid = String::from_utf8_lossy(&children.stdout).trim().to_string();
+    assert!(
+        !sandmux_pid.is_empty(),
+        "sandmux is running under the pane's shell"
+    );
+    Command::new("kill")
+        .args(["-TERM", &sandmux_pid])
+        .status()
+        .unwrap();
+    let screen = tmux.wait_for("SANDMUX-EXITED-", Duration::from_secs(10));
+    assert!(screen.contains("SANDMUX-EXITED-0"), "{screen}");
+    assert_eq!(
+        tmux.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
+            .trim(),
+        "0"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let left = Command::new("pgrep")
+        .args(["-af", &format!("sleep 300; : {token}")])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&left.stdout).into_owned();
+    assert!(
+        left.lines().all(|l| l.contains("SANDMUX-EXITED")),
+        "left behind:\n{left}"
+    );
+}
