@@ -38,6 +38,18 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
+/// The one line of a regex error that says what is wrong (the crate's message spans several
+/// lines with a drawing of the pattern).
+pub fn regex_error(err: &regex::Error) -> String {
+    let text = err.to_string();
+    let why = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid");
+    why.trim().trim_start_matches("error: ").to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

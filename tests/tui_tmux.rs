@@ -117,7 +117,10 @@ fn three_sessions_typing_focus_and_quit_in_a_real_terminal() {
         !screen.contains(&format!("ack-{token}:shout")),
         "the line went to the wrong pane:\n{screen}"
     );
-    assert!(processes_with(&token) >= 5, "the three sessions should be running");
+    assert!(
+        processes_with(&token) >= 5,
+        "the three sessions should be running"
+    );
 
     tmux.keys(&["C-q"]);
     let screen = tmux.wait_for("SANDMUX-EXITED-", Duration::from_secs(10));

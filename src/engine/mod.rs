@@ -107,6 +107,20 @@ pub struct EngineOptions {
     pub stop_grace: Duration,
 }
 
+impl EngineOptions {
+    /// Options from a config's settings (defaults without one) and a transcript directory.
+    pub fn from_config(
+        config: Option<&crate::config::Config>,
+        transcript_dir: Option<PathBuf>,
+    ) -> Self {
+        EngineOptions {
+            scrollback: config.map_or(ScrollbackLimits::default(), |c| c.settings.scrollback),
+            transcript_dir,
+            ..EngineOptions::default()
+        }
+    }
+}
+
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {

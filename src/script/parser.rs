@@ -366,19 +366,8 @@ fn parse_expect(
         Some('/') => {
             let source = cursor.regex_literal()?;
             let regex = Regex::new(&source).map_err(|err| {
-                let text = err.to_string();
-                let why = text
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("invalid");
-                cursor.error_at(
-                    pattern_col,
-                    format!(
-                        "invalid regex /{source}/: {}",
-                        why.trim().trim_start_matches("error: ")
-                    ),
-                )
+                let why = crate::text::regex_error(&err);
+                cursor.error_at(pattern_col, format!("invalid regex /{source}/: {why}"))
             })?;
             Pattern::Regex(regex)
         }

@@ -19,9 +19,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::TuiArgs;
 use crate::config::Config;
-use crate::engine::{
-    Engine, EngineOptions, Event, Program, ScrollbackLimits, SessionSpec, valid_name,
-};
+use crate::engine::{Engine, EngineOptions, Event, Program, SessionSpec, valid_name};
 use app::App;
 
 /// Frames per second at most; a frame is drawn only when something changed.
@@ -129,13 +127,7 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     };
-    let options = EngineOptions {
-        scrollback: config
-            .as_ref()
-            .map_or(ScrollbackLimits::default(), |c| c.settings.scrollback),
-        transcript_dir: args.transcript_dir.clone(),
-        ..EngineOptions::default()
-    };
+    let options = EngineOptions::from_config(config.as_ref(), args.transcript_dir.clone());
     let mut engine = Engine::new(options);
     for spec in specs {
         if let Err(err) = engine.add(spec) {

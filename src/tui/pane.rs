@@ -42,15 +42,7 @@ impl Search {
             .build()
         {
             Ok(regex) => self.regex = Some(regex),
-            Err(err) => {
-                let text = err.to_string();
-                let why = text
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("invalid");
-                self.error = Some(why.trim().trim_start_matches("error: ").to_string());
-            }
+            Err(err) => self.error = Some(crate::text::regex_error(&err)),
         }
     }
 
