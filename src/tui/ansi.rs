@@ -343,7 +343,7 @@ mod tests {
         assert_eq!(text(b"bell\x07 nul\x00 del\x7f"), "bell␇ nul␀ del␡");
         assert_eq!(text("c1\u{9b}31m".as_bytes()), "c1�31m");
         assert_eq!(text("rtl\u{202e}txt".as_bytes()), "rtl�txt");
-        assert_eq!(text(b"bad\xff\xfeutf8"), "bad�utf8");
+        assert_eq!(text(b"bad\xff\xfeutf8"), "bad��utf8");
     }
 
     #[test]

@@ -455,7 +455,8 @@ mod tests {
         assert!(pane.find(&s, 1, true));
         assert_eq!(pane.search.as_ref().unwrap().current, Some(0));
         assert!(!pane.find(&s, 3, false));
-        let rows = visible_rows(&s, pane.bottom(&s), 20, 4, pane.search.as_ref());
+        assert_eq!(pane.bottom(&s), Some(0), "the view moved to the match");
+        let rows = visible_rows(&s, Some(3), 20, 4, pane.search.as_ref());
         let highlighted: Vec<_> = rows[0]
             .spans
             .iter()
