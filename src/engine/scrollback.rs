@@ -54,18 +54,18 @@ pub enum LineEnd {
     Eof,
 }
 
-/// One line of output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
+/// One line of output, borrowed from its scrollback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
     /// Position in the session's output, counted from 0 over both streams.
     pub seq: u64,
     pub stream: Stream,
     /// The raw bytes, without the newline; may be invalid UTF-8 and hold control bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: &'a [u8],
     pub end: LineEnd,
 }
 
-impl Line {
+impl Line<'_> {
     /// Whether more bytes may still be appended to this line.
     pub fn is_open(&self) -> bool {
         self.end == LineEnd::Open
@@ -90,18 +90,48 @@ impl Default for ScrollbackLimits {
     }
 }
 
+/// Where a line's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// `len` bytes at `start` in the arena.
+    Arena { start: usize },
+    /// In the open buffer of its stream.
+    Open,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Meta {
+    seq: u64,
+    stream: Stream,
+    end: LineEnd,
+    place: Place,
+    len: usize,
+}
+
 /// The bounded, ordered lines of one session.
+///
+/// Storage costs no allocation per line: finished lines live in one byte arena, described
+/// by small records in a ring; each stream's open line grows in a buffer of its own until it
+/// ends. Evicted bytes are reclaimed by compacting the arena in place once they outweigh the
+/// live ones, so each byte is moved at most about once.
 #[derive(Debug, Clone)]
 pub struct Scrollback {
-    lines: VecDeque<Line>,
+    metas: VecDeque<Meta>,
+    arena: Vec<u8>,
+    /// Bytes of live lines in the arena.
+    arena_live: usize,
+    open_bufs: [Vec<u8>; 2],
+    /// The open line of each stream, by sequence number.
+    open: [Option<u64>; 2],
     /// Sequence number the next new line gets.
     next_seq: u64,
     bytes: usize,
     limits: ScrollbackLimits,
-    /// The open line of each stream, by sequence number.
-    open: [Option<u64>; 2],
     evicted: u64,
 }
+
+/// Arena garbage below this is never worth a compaction.
+const COMPACT_MIN: usize = 256 * 1024;
 
 impl Scrollback {
     /// An empty scrollback with the given limits (each at least 1).
@@ -112,11 +142,14 @@ impl Scrollback {
             max_line_bytes: limits.max_line_bytes.max(1),
         };
         Scrollback {
-            lines: VecDeque::new(),
+            metas: VecDeque::new(),
+            arena: Vec::new(),
+            arena_live: 0,
+            open_bufs: [Vec::new(), Vec::new()],
+            open: [None, None],
             next_seq: 0,
             bytes: 0,
             limits,
-            open: [None, None],
             evicted: 0,
         }
     }
@@ -128,91 +161,155 @@ impl Scrollback {
     /// Appends a chunk of output of `stream`, first evicting what the limits no longer allow.
     pub fn push(&mut self, stream: Stream, mut data: &[u8]) {
         self.trim();
+        let si = stream.index();
+        let cap = self.limits.max_line_bytes;
         while !data.is_empty() {
             let newline = memchr(b'\n', data);
             let piece_len = newline.unwrap_or(data.len());
-            let index = self.open_line(stream);
-            let max_line_bytes = self.limits.max_line_bytes;
-            let line = &mut self.lines[index];
-            let room = max_line_bytes.saturating_sub(line.bytes.len());
+            let index = self.open_index(stream);
+            let have = self.metas.get(index).map_or(0, |m| m.len);
+            let room = cap.saturating_sub(have);
             if piece_len > room {
-                // Fill the line to the cap, split, and go on with the rest of the piece.
-                line.bytes.extend_from_slice(&data[..room]);
-                line.end = LineEnd::Split;
-                shrink(&mut line.bytes);
-                self.bytes += room;
-                self.open[stream.index()] = None;
+                // Fill the line to the cap, split it, and go on with the rest of the piece.
+                self.finish(index, &data[..room], LineEnd::Split);
                 data = &data[room..];
                 continue;
             }
-            line.bytes.extend_from_slice(&data[..piece_len]);
             match newline {
                 Some(_) => {
-                    line.end = LineEnd::Newline;
-                    shrink(&mut line.bytes);
-                    self.open[stream.index()] = None;
+                    self.finish(index, &data[..piece_len], LineEnd::Newline);
                     data = &data[piece_len + 1..];
                 }
-                None => data = &[],
+                None => {
+                    self.open_bufs[si].extend_from_slice(data);
+                    self.metas[index].len += data.len();
+                    self.bytes += data.len();
+                    data = &[];
+                }
             }
-            self.bytes += piece_len;
         }
+    }
+
+    /// Ends the open line at `index` with `tail` as its last bytes, moving it to the arena.
+    fn finish(&mut self, index: usize, tail: &[u8], end: LineEnd) {
+        let meta = self.metas[index];
+        let si = meta.stream.index();
+        let start = self.arena.len();
+        self.arena.extend_from_slice(&self.open_bufs[si]);
+        self.arena.extend_from_slice(tail);
+        self.open_bufs[si].clear();
+        if self.open_bufs[si].capacity() > 64 * 1024 {
+            self.open_bufs[si] = Vec::new();
+        }
+        let len = meta.len + tail.len();
+        self.arena_live += len;
+        self.bytes += tail.len();
+        self.metas[index] = Meta {
+            end,
+            place: Place::Arena { start },
+            len,
+            ..meta
+        };
+        self.open[si] = None;
     }
 
     /// Marks the open lines of both streams as ended: the session's output is over.
     pub fn close_streams(&mut self) {
         for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(seq) = self.open[stream.index()].take()
-                && let Some(line) = self.get_mut(seq)
-            {
-                line.end = LineEnd::Eof;
+            if let Some(index) = self.open[stream.index()].and_then(|seq| self.index_of(seq)) {
+                self.finish(index, &[], LineEnd::Eof);
             }
+            self.open[stream.index()] = None;
         }
     }
 
     /// Evicts the oldest lines until both limits hold again.
     pub fn trim(&mut self) {
-        while self.lines.len() > self.limits.max_lines || self.bytes > self.limits.max_bytes {
-            let Some(line) = self.lines.pop_front() else {
+        while self.metas.len() > self.limits.max_lines || self.bytes > self.limits.max_bytes {
+            let Some(meta) = self.metas.pop_front() else {
                 break;
             };
-            self.bytes -= line.bytes.len();
+            self.bytes -= meta.len;
             self.evicted += 1;
-            let slot = &mut self.open[line.stream.index()];
-            if *slot == Some(line.seq) {
-                *slot = None;
+            match meta.place {
+                Place::Arena { .. } => self.arena_live -= meta.len,
+                Place::Open => {
+                    let si = meta.stream.index();
+                    self.open_bufs[si].clear();
+                    self.open[si] = None;
+                }
             }
+        }
+        let dead = self.arena.len() - self.arena_live;
+        if dead > COMPACT_MIN && dead > self.arena_live {
+            self.compact();
+        }
+    }
+
+    /// Moves the live lines to the front of the arena, in arena order, in place.
+    fn compact(&mut self) {
+        let mut order: Vec<usize> = (0..self.metas.len())
+            .filter(|&i| matches!(self.metas[i].place, Place::Arena { .. }))
+            .collect();
+        order.sort_unstable_by_key(|&i| match self.metas[i].place {
+            Place::Arena { start } => start,
+            Place::Open => usize::MAX,
+        });
+        let mut to = 0;
+        for i in order {
+            let meta = &mut self.metas[i];
+            if let Place::Arena { start } = meta.place {
+                self.arena.copy_within(start..start + meta.len, to);
+                meta.place = Place::Arena { start: to };
+                to += meta.len;
+            }
+        }
+        self.arena.truncate(to);
+        if self.arena.capacity() > 4 * to.max(COMPACT_MIN) {
+            self.arena.shrink_to(2 * to.max(COMPACT_MIN));
         }
     }
 
     /// Removes every line (the sequence numbers go on from where they were).
     pub fn clear(&mut self) {
-        self.evicted += self.lines.len() as u64;
-        self.lines.clear();
+        self.evicted += self.metas.len() as u64;
+        self.metas.clear();
+        self.arena.clear();
+        self.arena_live = 0;
+        for buf in &mut self.open_bufs {
+            buf.clear();
+        }
         self.bytes = 0;
         self.open = [None, None];
     }
 
-    /// The line with sequence number `seq`, if it is still held.
-    pub fn get(&self, seq: u64) -> Option<&Line> {
+    fn index_of(&self, seq: u64) -> Option<usize> {
         let first = self.first_seq();
-        if seq < first {
-            return None;
-        }
-        self.lines.get((seq - first) as usize)
+        let index = seq.checked_sub(first)? as usize;
+        (index < self.metas.len()).then_some(index)
     }
 
-    fn get_mut(&mut self, seq: u64) -> Option<&mut Line> {
-        let first = self.first_seq();
-        if seq < first {
-            return None;
+    fn line(&self, meta: &Meta) -> Line<'_> {
+        let bytes = match meta.place {
+            Place::Arena { start } => &self.arena[start..start + meta.len],
+            Place::Open => &self.open_bufs[meta.stream.index()][..],
+        };
+        Line {
+            seq: meta.seq,
+            stream: meta.stream,
+            bytes,
+            end: meta.end,
         }
-        self.lines.get_mut((seq - first) as usize)
+    }
+
+    /// The line with sequence number `seq`, if it is still held.
+    pub fn get(&self, seq: u64) -> Option<Line<'_>> {
+        self.index_of(seq).map(|i| self.line(&self.metas[i]))
     }
 
     /// Sequence number of the oldest line held (equal to `end_seq` when empty).
     pub fn first_seq(&self) -> u64 {
-        self.lines.front().map_or(self.next_seq, |line| line.seq)
+        self.metas.front().map_or(self.next_seq, |m| m.seq)
     }
 
     /// One past the sequence number of the newest line.
@@ -222,11 +319,11 @@ impl Scrollback {
 
     /// Number of lines held.
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.metas.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.metas.is_empty()
     }
 
     /// Bytes of line content held.
@@ -240,51 +337,72 @@ impl Scrollback {
     }
 
     /// The lines held, oldest first.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Line> + ExactSizeIterator {
-        self.lines.iter()
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Line<'_>> + ExactSizeIterator {
+        self.metas.iter().map(|m| self.line(m))
     }
 
     /// The line at `index` counted from the oldest line held.
-    pub fn at(&self, index: usize) -> Option<&Line> {
-        self.lines.get(index)
+    pub fn at(&self, index: usize) -> Option<Line<'_>> {
+        self.metas.get(index).map(|m| self.line(m))
     }
 
     /// The last `n` lines, oldest first.
-    pub fn tail(&self, n: usize) -> impl Iterator<Item = &Line> {
-        self.lines.iter().skip(self.lines.len().saturating_sub(n))
+    pub fn tail(&self, n: usize) -> impl Iterator<Item = Line<'_>> {
+        self.iter().skip(self.metas.len().saturating_sub(n))
     }
 
     /// Index of the open line of `stream`, starting a new line when there is none.
-    fn open_line(&mut self, stream: Stream) -> usize {
-        let first = self.first_seq();
-        if let Some(seq) = self.open[stream.index()]
-            && seq >= first
-        {
-            return (seq - first) as usize;
+    fn open_index(&mut self, stream: Stream) -> usize {
+        if let Some(index) = self.open[stream.index()].and_then(|seq| self.index_of(seq)) {
+            return index;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.lines.push_back(Line {
+        self.metas.push_back(Meta {
             seq,
             stream,
-            bytes: Vec::new(),
             end: LineEnd::Open,
+            place: Place::Open,
+            len: 0,
         });
         self.open[stream.index()] = Some(seq);
-        self.lines.len() - 1
-    }
-}
-
-/// Gives back spare capacity of a finished line when it wastes more than a quarter.
-fn shrink(bytes: &mut Vec<u8>) {
-    if bytes.capacity() > bytes.len() + bytes.len() / 4 + 16 {
-        bytes.shrink_to_fit();
+        self.metas.len() - 1
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compaction_keeps_every_live_line_intact() {
+        // Interleaved open lines finish out of order, so arena order differs from line order.
+        let mut sb = Scrollback::new(limits(50, 1 << 30, 1 << 20));
+        for i in 0..20_000u32 {
+            let out = format!("out {i} ").repeat(3);
+            sb.push(Stream::Stdout, out.as_bytes());
+            sb.push(Stream::Stderr, format!("err {i}\n").as_bytes());
+            sb.push(Stream::Stdout, b"end\n");
+        }
+        sb.trim();
+        assert_eq!(sb.len(), 50);
+        for line in sb.iter() {
+            let text = String::from_utf8_lossy(line.bytes);
+            match line.stream {
+                Stream::Stdout => {
+                    assert!(text.starts_with("out ") && text.ends_with("end"), "{text}")
+                }
+                Stream::Stderr => assert!(text.starts_with("err "), "{text}"),
+            }
+        }
+        assert!(
+            sb.arena.len() < 4 * COMPACT_MIN,
+            "the arena was compacted: {}",
+            sb.arena.len()
+        );
+        let total: usize = sb.iter().map(|l| l.bytes.len()).sum();
+        assert_eq!(total, sb.bytes());
+    }
 
     fn limits(max_lines: usize, max_bytes: usize, max_line_bytes: usize) -> ScrollbackLimits {
         ScrollbackLimits {
@@ -462,7 +580,7 @@ mod tests {
     fn tail_returns_the_newest_lines_in_order() {
         let mut sb = Scrollback::new(ScrollbackLimits::default());
         sb.push(Stream::Stdout, b"1\n2\n3\n");
-        let tail: Vec<_> = sb.tail(2).map(|l| l.bytes.clone()).collect();
+        let tail: Vec<_> = sb.tail(2).map(|l| l.bytes.to_vec()).collect();
         assert_eq!(tail, vec![b"2".to_vec(), b"3".to_vec()]);
     }
 }

@@ -46,10 +46,10 @@ impl Search {
         }
     }
 
-    pub fn matches(&self, line: &Line) -> bool {
+    pub fn matches(&self, line: Line<'_>) -> bool {
         self.regex
             .as_ref()
-            .is_some_and(|r| r.is_match(&ansi::plain(&line.bytes)))
+            .is_some_and(|r| r.is_match(&ansi::plain(line.bytes)))
     }
 }
 

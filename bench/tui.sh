@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# TUI under load: 16 panes, 4 of them flooding (`yes`), in a 200x60 tmux terminal.
+# Measures sandmux's CPU over 10 s, keystroke-to-screen latency while flooding, and peak RSS;
+# then tmux itself showing the same 4 floods in 16 panes, for comparison.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin sandmux
+bin=$PWD/target/release/sandmux
+work=$(mktemp -d)
+sock=sandmux-bench-$$
+trap 'tmux -L $sock kill-server 2>/dev/null || true; tmux -L $sock-b kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
+hz=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_percent() { # pid seconds
+    local a b
+    a=$(cpu_ticks "$1"); sleep "$2"; b=$(cpu_ticks "$1")
+    echo "scale=1; 100 * ($b - $a) / $hz / $2" | bc
+}
+
+args=(-s "echo=sed -u s/^/ack:/")
+for i in $(seq 1 11); do args+=(-s "idle$i=sh -c 'while :; do echo tick $i; sleep 1; done'"); done
+for i in $(seq 1 4); do args+=(-s "flood$i=yes flooding-pane-$i"); done
+tmux -L "$sock" new-session -d -s b -x 200 -y 60 "$bin --log-file $work/tui.log $(printf '%q ' "${args[@]}")"
+sleep 3
+pid=$(tmux -L "$sock" display -p -t b "#{pane_pid}")
+grep -q sandmux "/proc/$pid/comm" || { echo "pane_pid $pid is not sandmux" >&2; exit 1; }
+echo "== sandmux: 16 panes, 4 flooding, 200x60"
+echo "sandmux CPU: $(cpu_percent "$pid" 10)% of one core"
+tmux_server=$(tmux -L "$sock" display -p '#{pid}')
+echo "(the tmux server drawing sandmux's frames: $(cpu_percent "$tmux_server" 5)%)"
+
+# Keystroke latency: type a unique word, time until the terminal shows it.
+total=0; worst=0; n=20
+for k in $(seq 1 $n); do
+    word="k${k}x$RANDOM"
+    start=$(date +%s%N)
+    tmux -L "$sock" send-keys -t b -l "$word"
+    until tmux -L "$sock" capture-pane -p -t b | grep -q "$word"; do sleep 0.002; done
+    ms=$(( ($(date +%s%N) - start) / 1000000 ))
+    total=$((total + ms)); ((ms > worst)) && worst=$ms
+    tmux -L "$sock" send-keys -t b C-u
+    sleep 0.05
+done
+echo "keystroke to screen (through tmux): mean $((total / n)) ms, worst $worst ms over $n"
+echo "sandmux peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
+tmux -L "$sock" send-keys -t b C-q
+sleep 2
+
+echo "== tmux 3.x itself: 16 panes, 4 running yes, 200x60"
+tmux -L "$sock-b" new-session -d -s c -x 200 -y 60 "yes flooding-pane-1"
+for i in 2 3 4; do tmux -L "$sock-b" split-window -t c "yes flooding-pane-$i"; tmux -L "$sock-b" select-layout -t c tiled; done
+for i in $(seq 5 16); do tmux -L "$sock-b" split-window -t c "sh -c 'while :; do echo tick $i; sleep 1; done'"; tmux -L "$sock-b" select-layout -t c tiled; done
+sleep 3
+server=$(tmux -L "$sock-b" display -p '#{pid}')
+echo "tmux server CPU: $(cpu_percent "$server" 10)% of one core"
