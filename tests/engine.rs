@@ -32,7 +32,7 @@ fn text(engine: &Engine, id: usize) -> String {
         .unwrap()
         .scrollback
         .iter()
-        .map(|l| String::from_utf8_lossy(&l.bytes).into_owned() + "\n")
+        .map(|l| String::from_utf8_lossy(l.bytes).into_owned() + "\n")
         .collect()
 }
 
@@ -52,13 +52,7 @@ async fn send_line_reaches_the_program_and_output_comes_back_tagged() {
         })
         .unwrap();
     until(&mut engine, |e| text(e, id).contains("ack:hi")).await;
-    let line = engine
-        .session(id)
-        .unwrap()
-        .scrollback
-        .at(0)
-        .unwrap()
-        .clone();
+    let line = engine.session(id).unwrap().scrollback.at(0).unwrap();
     assert_eq!(line.stream, sandmux::engine::Stream::Stdout);
     engine.apply(Command::CloseStdin { session: id }).unwrap();
     until(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;

@@ -417,7 +417,7 @@ mod tests {
             .map(|l| {
                 (
                     l.stream,
-                    String::from_utf8_lossy(&l.bytes).into_owned(),
+                    String::from_utf8_lossy(l.bytes).into_owned(),
                     l.end,
                 )
             })

@@ -468,7 +468,7 @@ impl Scan {
                 continue;
             }
             let from = if seq == cursor.seq { cursor.offset } else { 0 };
-            match pattern.find_end(&line.bytes, from) {
+            match pattern.find_end(line.bytes, from) {
                 Some(end) => best = Some(Cursor { seq, offset: end }),
                 None if line.is_open() => self.reopen.push(seq),
                 None => {}

@@ -413,7 +413,7 @@ impl App {
             .join(format!("{}-{stamp}.log", session.spec.name));
         let mut bytes = Vec::with_capacity(session.scrollback.bytes() + session.scrollback.len());
         for line in session.scrollback.iter() {
-            bytes.extend_from_slice(&line.bytes);
+            bytes.extend_from_slice(line.bytes);
             bytes.push(b'\n');
         }
         let message = match std::fs::write(&path, &bytes) {

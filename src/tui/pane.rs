@@ -291,7 +291,7 @@ pub fn visible_rows(
     let mut seq = bottom;
     loop {
         if let Some(line) = scrollback.get(seq) {
-            let mut styled = ansi::render(&line.bytes, stream_style(line.stream));
+            let mut styled = ansi::render(line.bytes, stream_style(line.stream));
             let shown = match filter {
                 Some(regex) => regex.is_match(&styled.text),
                 None => true,
