@@ -112,8 +112,9 @@ struct Meta {
 ///
 /// Storage costs no allocation per line: finished lines live in one byte arena, described
 /// by small records in a ring; each stream's open line grows in a buffer of its own until it
-/// ends. Evicted bytes are reclaimed by compacting the arena in place once they outweigh the
-/// live ones, so each byte is moved at most about once.
+/// ends. Evicted bytes are reclaimed by compacting the arena in place once they pass half
+/// the live ones: the arena stays under 1.5x the live bytes and each byte is moved about
+/// twice at most.
 #[derive(Debug, Clone)]
 pub struct Scrollback {
     metas: VecDeque<Meta>,
@@ -241,7 +242,7 @@ impl Scrollback {
             }
         }
         let dead = self.arena.len() - self.arena_live;
-        if dead > COMPACT_MIN && dead > self.arena_live {
+        if dead > COMPACT_MIN && dead > self.arena_live / 2 {
             self.compact();
         }
     }
