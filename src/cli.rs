@@ -65,6 +65,15 @@ pub enum CommandLine {
     /// Run a turn-by-turn script headless (for tests and CI).
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
+    /// Check whether microsandbox sandboxes can run here (runtime, version, KVM, boot).
+    #[command(
+        after_help = "Each check prints PASS, FAIL (with a remedy) or SKIP. The exit status is 1 when\nsandboxes cannot run here.\n\nExamples:\n  sandmux doctor\n  sandmux doctor --boot      also boot a tiny busybox sandbox and exec in it"
+    )]
+    Doctor {
+        /// Also boot a tiny sandbox (needs busybox-static) and run a command in it.
+        #[arg(long)]
+        boot: bool,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  sandmux completions bash > ~/.local/share/bash-completion/completions/sandmux"

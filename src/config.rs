@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::engine::{BackendSpec, Program, ScrollbackLimits, SessionSpec, valid_name};
+use crate::engine::{BackendSpec, Program, SandboxSpec, ScrollbackLimits, SessionSpec, valid_name};
 use crate::units::parse_size;
 
 /// A config error with its position in the file.
@@ -99,6 +99,13 @@ struct RawSession {
     env: BTreeMap<String, String>,
     #[serde(default)]
     backend: Option<Spanned<String>>,
+    // microsandbox sessions
+    sandbox: Option<Spanned<String>>,
+    image: Option<Spanned<String>>,
+    cpus: Option<Spanned<i64>>,
+    memory: Option<Spanned<SizeValue>>,
+    keep: Option<Spanned<bool>>,
+    user: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -221,18 +228,99 @@ impl Config {
                     ));
                 }
             };
-            let backend = match raw.backend {
-                None => BackendSpec::Local,
-                Some(b) if b.get_ref() == "local" => BackendSpec::Local,
-                Some(b) => {
+            let backend = match raw
+                .backend
+                .as_ref()
+                .map(|b| (b.get_ref().as_str(), b.span()))
+            {
+                None | Some(("local", _)) => {
+                    let sandbox_key = [
+                        ("sandbox", raw.sandbox.as_ref().map(Spanned::span)),
+                        ("image", raw.image.as_ref().map(Spanned::span)),
+                        ("cpus", raw.cpus.as_ref().map(Spanned::span)),
+                        ("memory", raw.memory.as_ref().map(Spanned::span)),
+                        ("keep", raw.keep.as_ref().map(Spanned::span)),
+                        ("user", raw.user.as_ref().map(Spanned::span)),
+                    ]
+                    .into_iter()
+                    .find_map(|(key, span)| span.map(|s| (key, s)));
+                    if let Some((key, span)) = sandbox_key {
+                        return Err(at(
+                            Some(span),
+                            format!(
+                                "session `{name}`: `{key}` is for sandbox sessions: add backend = \"microsandbox\""
+                            ),
+                        ));
+                    }
+                    BackendSpec::Local
+                }
+                Some(("microsandbox", span)) => {
+                    let Some(sandbox) = raw.sandbox else {
+                        return Err(at(
+                            Some(span),
+                            format!(
+                                "session `{name}`: a microsandbox session needs `sandbox = \"NAME\"`"
+                            ),
+                        ));
+                    };
+                    if !valid_name(sandbox.get_ref()) {
+                        return Err(at(
+                            Some(sandbox.span()),
+                            format!("invalid sandbox name `{}`", sandbox.get_ref()),
+                        ));
+                    }
+                    let cpus = match raw.cpus {
+                        Some(c) if (1..=255).contains(c.get_ref()) => Some(*c.get_ref() as u8),
+                        Some(c) => {
+                            return Err(at(
+                                Some(c.span()),
+                                "cpus must be a number from 1 to 255".into(),
+                            ));
+                        }
+                        None => None,
+                    };
+                    let memory_mib = match raw.memory {
+                        Some(m) => {
+                            let span = m.span();
+                            let bytes = match m.into_inner() {
+                                SizeValue::Bytes(n) => {
+                                    u64::try_from(n).unwrap_or(0).saturating_mul(1024 * 1024)
+                                }
+                                SizeValue::Text(t) => parse_size(&t)
+                                    .map_err(|e| at(Some(span.clone()), format!("memory: {e}")))?,
+                            };
+                            match u32::try_from(bytes / (1024 * 1024)) {
+                                Ok(mib) if mib >= 1 => Some(mib),
+                                _ => {
+                                    return Err(at(
+                                        Some(span),
+                                        "memory must be at least 1MiB".into(),
+                                    ));
+                                }
+                            }
+                        }
+                        None => None,
+                    };
+                    BackendSpec::Microsandbox(SandboxSpec {
+                        sandbox: sandbox.into_inner(),
+                        image: raw.image.map(Spanned::into_inner),
+                        cpus,
+                        memory_mib,
+                        keep: raw.keep.is_some_and(|k| *k.get_ref()),
+                        user: raw.user.map(Spanned::into_inner),
+                    })
+                }
+                Some((other, span)) => {
                     return Err(at(
-                        Some(b.span()),
-                        format!("unknown backend `{}` (known: local)", b.get_ref()),
+                        Some(span),
+                        format!("unknown backend `{other}` (known: local, microsandbox)"),
                     ));
                 }
             };
+            let local = matches!(backend, BackendSpec::Local);
+            // A local cwd is relative to the config file; a sandbox cwd is a path in the guest.
             let cwd = raw.cwd.map(|cwd| {
-                if cwd.is_relative() {
+                if cwd.is_relative() && local {
                     base.join(cwd)
                 } else {
                     cwd
@@ -365,6 +453,53 @@ shell = "echo hi | tr a-z A-Z"
                 "invalid type",
             ),
             ("this is not toml", 1, ""),
+        ];
+        for (text, line, needle) in cases {
+            let err = parse(text).unwrap_err();
+            assert_eq!(err.line, line, "{text}: {err}");
+            assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn sandbox_sessions_parse_and_are_checked() {
+        let config = parse(
+            "[[session]]\nname = \"agent\"\nbackend = \"microsandbox\"\nsandbox = \"dev\"\nimage = \"alpine\"\ncpus = 1\nmemory = \"512M\"\nkeep = true\nuser = \"root\"\ncwd = \"/work\"\ncommand = [\"sh\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.sessions[0].backend,
+            BackendSpec::Microsandbox(SandboxSpec {
+                sandbox: "dev".into(),
+                image: Some("alpine".into()),
+                cpus: Some(1),
+                memory_mib: Some(512),
+                keep: true,
+                user: Some("root".into()),
+            })
+        );
+        assert_eq!(config.sessions[0].cwd.as_deref(), Some(Path::new("/work")));
+        let cases = [
+            (
+                "[[session]]\nname = \"a\"\ncommand = [\"x\"]\nimage = \"alpine\"\n",
+                4,
+                "add backend = \"microsandbox\"",
+            ),
+            (
+                "[[session]]\nname = \"a\"\nbackend = \"microsandbox\"\ncommand = [\"x\"]\n",
+                3,
+                "needs `sandbox",
+            ),
+            (
+                "[[session]]\nname = \"a\"\nbackend = \"microsandbox\"\nsandbox = \"d\"\ncpus = 0\ncommand = [\"x\"]\n",
+                5,
+                "cpus must be",
+            ),
+            (
+                "[[session]]\nname = \"a\"\nbackend = \"microsandbox\"\nsandbox = \"d\"\nmemory = \"lots\"\ncommand = [\"x\"]\n",
+                5,
+                "memory",
+            ),
         ];
         for (text, line, needle) in cases {
             let err = parse(text).unwrap_err();

@@ -61,11 +61,18 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
     }
 
     let verbose = args.verbose;
-    let mut runner = Runner::new(&mut engine, interrupt).on_step(move |step| {
-        if verbose {
-            eprintln!("{}", report::progress_line(step));
-        }
-    });
+    let mut runner = Runner::new(&mut engine, interrupt)
+        .on_step(move |step| {
+            if verbose {
+                eprintln!("{}", report::progress_line(step));
+            }
+        })
+        .on_progress(move |name, message| {
+            if verbose {
+                let message = crate::text::printable(message.as_bytes());
+                eprintln!("     …  {name}: {message}");
+            }
+        });
     let outcome = match runner.await_started(&config_ids).await {
         Ok(()) => runner.run(&steps).await,
         Err(why) => {

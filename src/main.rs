@@ -24,6 +24,22 @@ fn main() {
             clap_complete::generate(shell, &mut command, "sandmux", &mut std::io::stdout());
             0
         }
+        Some(CommandLine::Doctor { boot }) => {
+            init_stderr_logging();
+            runtime.block_on(async {
+                let (checks, ok) = sandmux::doctor::run(boot).await;
+                for check in &checks {
+                    println!("{}", check.line());
+                }
+                if ok {
+                    println!("sandboxes can run here");
+                    0
+                } else {
+                    println!("sandboxes cannot run here: fix the FAIL lines above");
+                    1
+                }
+            })
+        }
         Some(CommandLine::Run(args)) => {
             init_stderr_logging();
             runtime.block_on(async {

@@ -8,6 +8,8 @@
 //! - when the control channel closes, the session is killed.
 
 pub mod local;
+#[cfg(feature = "microsandbox")]
+pub mod microsandbox;
 
 use std::time::Duration;
 
@@ -95,4 +97,10 @@ pub trait Backend: Send + Sync {
         controls: mpsc::UnboundedReceiver<Control>,
         events: EventSink,
     );
+
+    /// Releases what the backend holds (e.g. sandboxes it created) when sandmux exits,
+    /// after every session has ended.
+    fn shutdown(&self) -> futures::future::BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
 }

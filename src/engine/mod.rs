@@ -191,6 +191,11 @@ impl Engine {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let mut backends: HashMap<&'static str, Arc<dyn Backend>> = HashMap::new();
         backends.insert("local", Arc::new(LocalBackend));
+        #[cfg(feature = "microsandbox")]
+        backends.insert(
+            "microsandbox",
+            Arc::new(crate::backend::microsandbox::MicrosandboxBackend::new()),
+        );
         Engine {
             sessions: Vec::new(),
             by_name: HashMap::new(),
@@ -533,6 +538,11 @@ impl Engine {
             }
         }
         self.flush();
+        let backends: Vec<Arc<dyn Backend>> = self.backends.values().cloned().collect();
+        for backend in backends {
+            let _ =
+                tokio::time::timeout(limit.max(Duration::from_secs(5)), backend.shutdown()).await;
+        }
         seen
     }
 }

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
-use crate::engine::{Program, SessionSpec, Stream, parse_signal, valid_name};
+use crate::engine::{
+    BackendSpec, Program, SandboxSpec, SessionSpec, Stream, parse_signal, valid_name,
+};
 use crate::units::parse_duration;
 
 /// A parse error at a position of the script.
@@ -296,6 +298,7 @@ fn parse_session(
         return Err(cursor.error_at(name_col, format!("session `{name}` is already declared")));
     }
     let mut spec = SessionSpec::local(name, Vec::new());
+    let mut sandbox_options: Vec<(String, usize)> = Vec::new();
     loop {
         cursor.skip_ws();
         match cursor.peek() {
@@ -313,22 +316,18 @@ fn parse_session(
                         format!("expected `:` after the session name, found `{option}`"),
                     ));
                 };
-                match key {
-                    "cwd" => spec.cwd = Some(value.into()),
-                    _ if key.starts_with("env.") && key.len() > 4 => {
-                        spec.env.insert(key[4..].to_string(), value.to_string());
-                    }
-                    _ => {
-                        return Err(cursor.error_at(
-                            col,
-                            format!(
-                                "unknown session option `{key}` (known: cwd=DIR, env.NAME=VALUE)"
-                            ),
-                        ));
-                    }
-                }
+                session_option(cursor, &mut spec, key, value, col, &mut sandbox_options)?;
             }
         }
+    }
+    if let BackendSpec::Microsandbox(sandbox) = &spec.backend
+        && sandbox.sandbox.is_empty()
+    {
+        let (key, col) = &sandbox_options[0];
+        return Err(cursor.error_at(
+            *col,
+            format!("`{key}` is for sandbox sessions: add sandbox=NAME"),
+        ));
     }
     cursor.skip_ws();
     let command_col = cursor.col();
@@ -344,6 +343,75 @@ fn parse_session(
     }
     spec.program = Program::Argv(argv);
     Ok(StepKind::Session(spec))
+}
+
+/// Applies one `key=value` option of a `session` step.
+fn session_option(
+    cursor: &Cursor<'_>,
+    spec: &mut SessionSpec,
+    key: &str,
+    value: &str,
+    col: usize,
+    sandbox_options: &mut Vec<(String, usize)>,
+) -> Result<(), ParseError> {
+    let value_col = col + key.chars().count() + 1;
+    if matches!(
+        key,
+        "sandbox" | "image" | "cpus" | "memory" | "keep" | "user"
+    ) {
+        if key != "sandbox" {
+            sandbox_options.push((key.to_string(), col));
+        }
+        if matches!(spec.backend, BackendSpec::Local) {
+            spec.backend = BackendSpec::Microsandbox(SandboxSpec::default());
+        }
+    }
+    let bad = |message: String| cursor.error_at(value_col, message);
+    match (key, &mut spec.backend) {
+        ("cwd", _) => spec.cwd = Some(value.into()),
+        (_, _) if key.starts_with("env.") && key.len() > 4 => {
+            spec.env.insert(key[4..].to_string(), value.to_string());
+        }
+        ("sandbox", BackendSpec::Microsandbox(s)) => {
+            if !valid_name(value) {
+                return Err(bad(format!("invalid sandbox name `{value}`")));
+            }
+            s.sandbox = value.to_string();
+        }
+        ("image", BackendSpec::Microsandbox(s)) => s.image = Some(value.to_string()),
+        ("user", BackendSpec::Microsandbox(s)) => s.user = Some(value.to_string()),
+        ("cpus", BackendSpec::Microsandbox(s)) => {
+            let cpus = value.parse::<u8>().ok().filter(|c| *c >= 1);
+            s.cpus = Some(cpus.ok_or_else(|| {
+                bad(format!(
+                    "cpus must be a number from 1 to 255, not `{value}`"
+                ))
+            })?);
+        }
+        ("memory", BackendSpec::Microsandbox(s)) => {
+            let bytes = crate::units::parse_size(value).map_err(&bad)?;
+            let mib = u32::try_from(bytes / (1024 * 1024))
+                .ok()
+                .filter(|m| *m >= 1);
+            s.memory_mib = Some(
+                mib.ok_or_else(|| bad(format!("memory must be at least 1MiB, not `{value}`")))?,
+            );
+        }
+        ("keep", BackendSpec::Microsandbox(s)) => {
+            s.keep = match value {
+                "true" | "yes" => true,
+                "false" | "no" => false,
+                _ => return Err(bad(format!("keep is true or false, not `{value}`"))),
+            };
+        }
+        _ => {
+            return Err(cursor.error_at(
+                col,
+                format!("unknown session option `{key}` (known: cwd=DIR, env.NAME=VALUE, sandbox=NAME, image=IMAGE, cpus=N, memory=SIZE, keep=BOOL, user=USER)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn parse_expect(
@@ -825,6 +893,49 @@ mod tests {
         assert!(err("sleep").2.contains("expected a duration"));
         let (_, c, m) = err("session a: cat\nsend a \"\\xZZ\"");
         assert_eq!(c, 9, "{m}");
+    }
+
+    #[test]
+    fn sandbox_sessions_take_their_options() {
+        let steps = parse("session agent sandbox=dev image=alpine cpus=2 memory=512M keep=true user=root cwd=/work: sh -c 'echo hi'\n").unwrap();
+        match &steps[0].kind {
+            StepKind::Session(spec) => {
+                assert_eq!(
+                    spec.backend,
+                    BackendSpec::Microsandbox(SandboxSpec {
+                        sandbox: "dev".into(),
+                        image: Some("alpine".into()),
+                        cpus: Some(2),
+                        memory_mib: Some(512),
+                        keep: true,
+                        user: Some("root".into()),
+                    })
+                );
+                assert_eq!(spec.cwd.as_deref(), Some(std::path::Path::new("/work")));
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, c, m) = err("session a image=alpine: sh");
+        assert_eq!(c, 11);
+        assert!(m.contains("add sandbox=NAME"), "{m}");
+        let (_, c, m) = err("session a sandbox=dev cpus=lots: sh");
+        assert_eq!(c, 28);
+        assert!(m.contains("cpus must be"), "{m}");
+        assert!(
+            err("session a sandbox=dev memory=12parsecs: sh")
+                .2
+                .contains("unknown unit")
+        );
+        assert!(
+            err("session a sandbox=dev keep=maybe: sh")
+                .2
+                .contains("true or false")
+        );
+        assert!(
+            err("session a sandbox=b/ad: sh")
+                .2
+                .contains("invalid sandbox name")
+        );
     }
 
     #[test]

@@ -17,6 +17,9 @@ use crate::engine::{
 use crate::text::printable;
 use crate::units::format_duration;
 
+/// How long a sandbox session may take to start (boot, image pull) at least.
+const SANDBOX_START: Duration = Duration::from_secs(300);
+
 /// How many lines of a session's output a failure shows.
 pub const TAIL_LINES: usize = 10;
 
@@ -74,7 +77,12 @@ pub struct Runner<'e> {
     interrupt: watch::Receiver<Option<i32>>,
     /// Called after each step (for `--verbose` progress).
     on_step: Box<dyn FnMut(&StepOutcome) + 'e>,
+    /// Called with a session's name and what it is doing while it starts.
+    on_progress: ProgressCallback<'e>,
 }
+
+/// Receives a session's name and what it is doing while it starts.
+type ProgressCallback<'e> = Box<dyn FnMut(&str, &str) + 'e>;
 
 enum Failure {
     Step(String),
@@ -90,7 +98,14 @@ impl<'e> Runner<'e> {
             timeout: Duration::from_secs(10),
             interrupt,
             on_step: Box::new(|_| {}),
+            on_progress: Box::new(|_, _| {}),
         }
+    }
+
+    /// Sets a callback for start-up progress ("booting dev…").
+    pub fn on_progress(mut self, callback: impl FnMut(&str, &str) + 'e) -> Self {
+        self.on_progress = Box::new(callback);
+        self
     }
 
     /// Sets a callback run after every step.
@@ -321,7 +336,17 @@ impl<'e> Runner<'e> {
     }
 
     async fn wait_started(&mut self, id: SessionId) -> Result<(), Failure> {
-        let deadline = Instant::now() + self.timeout;
+        // Connecting to a sandbox may boot a VM or pull an image first.
+        let sandboxed = self
+            .engine
+            .session(id)
+            .is_some_and(|s| s.spec.backend.kind() != "local");
+        let limit = if sandboxed {
+            self.timeout.max(SANDBOX_START)
+        } else {
+            self.timeout
+        };
+        let deadline = Instant::now() + limit;
         loop {
             match self.state(id) {
                 Some(SessionState::Running { .. } | SessionState::Exited(_)) => return Ok(()),
@@ -333,11 +358,18 @@ impl<'e> Runner<'e> {
                 }
                 _ => {}
             }
-            if self.next_event_until(deadline).await?.is_none() && Instant::now() >= deadline {
-                return Err(Failure::Step(format!(
-                    "the session did not start within {}",
-                    format_duration(self.timeout)
-                )));
+            match self.next_event_until(deadline).await? {
+                Some(Event::Progress { session, message }) if session == id => {
+                    let name = self.engine.session(id).map_or("", |s| s.spec.name.as_str());
+                    (self.on_progress)(name, &message);
+                }
+                None if Instant::now() >= deadline => {
+                    return Err(Failure::Step(format!(
+                        "the session did not start within {}",
+                        format_duration(limit)
+                    )));
+                }
+                _ => {}
             }
         }
     }

@@ -1,0 +1,646 @@
+//! The microsandbox backend: a session is one streaming exec (`exec_stream_with` with a
+//! stdin pipe, no PTY) inside a microVM sandbox, through the microsandbox SDK.
+//!
+//! Sessions that name the same sandbox share one connection (and one boot): the first one
+//! to need it connects, starts or creates it while the others wait for the same result.
+//! Sandboxes sandmux created are stopped and removed at shutdown unless `keep` is set.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use microsandbox::protocol::exec::{ExecFailed, ExecFailureKind};
+use microsandbox::{ExecEvent, MicrosandboxError, Sandbox};
+use tokio::sync::{OnceCell, mpsc};
+
+use super::{Backend, BackendEvent, Control, EventSink};
+use crate::engine::{ExitStatus, SandboxSpec, SessionSpec, Stream};
+
+/// The SDK release sandmux is built against; the runtime must match it.
+pub const SDK_VERSION: &str = "0.7.11";
+
+/// A sandbox shared by the sessions that name it.
+struct Shared {
+    cell: OnceCell<Result<Sandbox, String>>,
+    /// sandmux created it (so it removes it at exit unless kept).
+    created: Mutex<bool>,
+    keep: bool,
+}
+
+/// Runs sessions as execs in microsandbox sandboxes.
+#[derive(Default, Clone)]
+pub struct MicrosandboxBackend {
+    sandboxes: Arc<Mutex<HashMap<String, Arc<Shared>>>>,
+}
+
+impl MicrosandboxBackend {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn shared(&self, spec: &SandboxSpec) -> Arc<Shared> {
+        let mut map = self.sandboxes.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(map.entry(spec.sandbox.clone()).or_insert_with(|| {
+            Arc::new(Shared {
+                cell: OnceCell::new(),
+                created: Mutex::new(false),
+                keep: spec.keep,
+            })
+        }))
+    }
+}
+
+impl Backend for MicrosandboxBackend {
+    fn launch(
+        &self,
+        spec: &SessionSpec,
+        controls: mpsc::UnboundedReceiver<Control>,
+        events: EventSink,
+    ) {
+        let crate::engine::BackendSpec::Microsandbox(sandbox) = &spec.backend else {
+            let events = events.clone();
+            tokio::spawn(async move {
+                events
+                    .send(BackendEvent::Failed("not a sandbox session".into()))
+                    .await;
+            });
+            return;
+        };
+        let shared = self.shared(sandbox);
+        tokio::spawn(run_session(
+            spec.clone(),
+            sandbox.clone(),
+            shared,
+            controls,
+            events,
+        ));
+    }
+
+    fn shutdown(&self) -> BoxFuture<'static, ()> {
+        let sandboxes: Vec<(String, Arc<Shared>)> = self
+            .sandboxes
+            .lock()
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), Arc::clone(v))).collect())
+            .unwrap_or_default();
+        Box::pin(async move {
+            for (name, shared) in sandboxes {
+                let created = *shared.created.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(Ok(sandbox)) = shared.cell.get() else {
+                    continue;
+                };
+                if created && !shared.keep {
+                    let stop = tokio::time::timeout(Duration::from_secs(10), sandbox.stop()).await;
+                    if !matches!(stop, Ok(Ok(()))) {
+                        let _ = tokio::time::timeout(Duration::from_secs(5), sandbox.kill()).await;
+                    }
+                    if let Err(err) = Sandbox::remove(&name).await {
+                        tracing::warn!("cannot remove sandbox {name}: {err}");
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Connects to the sandbox, starting it when stopped and creating it from `image` when it
+/// does not exist.
+async fn open(spec: &SandboxSpec, shared: &Shared, events: &EventSink) -> Result<Sandbox, String> {
+    static DISCOVER: std::sync::Once = std::sync::Once::new();
+    DISCOVER.call_once(|| {
+        discover_runtime();
+    });
+    let name = &spec.sandbox;
+    // Local sandboxes need the runtime; say so before the SDK reports something else first
+    // (it looks the sandbox up and checks the image before it looks for the runtime).
+    if !cloud_selected() {
+        microsandbox::config::resolve_msb_path().map_err(|e| describe_error(&e, name))?;
+        microsandbox::config::resolve_libkrunfw_path().map_err(|e| describe_error(&e, name))?;
+    }
+    events
+        .send(BackendEvent::Progress(format!("connecting to {name}…")))
+        .await;
+    match Sandbox::get(name).await {
+        Ok(handle) => {
+            events
+                .send(BackendEvent::Progress(format!("starting {name}…")))
+                .await;
+            handle
+                .connect_or_start()
+                .await
+                .map_err(|e| describe_error(&e, name))
+        }
+        Err(MicrosandboxError::SandboxNotFound(_)) => {
+            let Some(image) = &spec.image else {
+                return Err(format!(
+                    "sandbox `{name}` does not exist: create it (`msb create`), or give the session an `image` so sandmux creates it"
+                ));
+            };
+            events
+                .send(BackendEvent::Progress(format!(
+                    "booting {name} from {image}…"
+                )))
+                .await;
+            let mut builder = Sandbox::builder(name.as_str()).image(image.as_str());
+            if let Some(cpus) = spec.cpus {
+                builder = builder.cpus(cpus);
+            }
+            if let Some(memory) = spec.memory_mib {
+                builder = builder.memory(memory);
+            }
+            let sandbox = builder
+                .create()
+                .await
+                .map_err(|e| describe_error(&e, name))?;
+            *shared.created.lock().unwrap_or_else(|p| p.into_inner()) = true;
+            Ok(sandbox)
+        }
+        Err(err) => Err(describe_error(&err, name)),
+    }
+}
+
+async fn run_session(
+    spec: SessionSpec,
+    sandbox_spec: SandboxSpec,
+    shared: Arc<Shared>,
+    mut controls: mpsc::UnboundedReceiver<Control>,
+    events: EventSink,
+) {
+    let opened = shared
+        .cell
+        .get_or_init(|| open(&sandbox_spec, &shared, &events))
+        .await;
+    let sandbox = match opened {
+        Ok(sandbox) => sandbox.clone(),
+        Err(reason) => {
+            events.send(BackendEvent::Failed(reason.clone())).await;
+            return;
+        }
+    };
+    let argv = spec.program.argv();
+    let Some((program, args)) = argv.split_first() else {
+        events
+            .send(BackendEvent::Failed("the command is empty".into()))
+            .await;
+        return;
+    };
+    let cwd = spec.cwd.as_ref().map(|p| p.display().to_string());
+    let user = sandbox_spec.user.clone();
+    let env = spec.env.clone();
+    let started = sandbox
+        .exec_stream_with(program.as_str(), |o| {
+            let mut o = o.args(args.iter().cloned()).stdin_pipe();
+            for (k, v) in &env {
+                o = o.env(k.as_str(), v.as_str());
+            }
+            if let Some(cwd) = &cwd {
+                o = o.cwd(cwd.as_str());
+            }
+            if let Some(user) = &user {
+                o = o.user(user.as_str());
+            }
+            o
+        })
+        .await;
+    let mut handle = match started {
+        Ok(handle) => handle,
+        Err(MicrosandboxError::ExecFailed(failed)) => {
+            let reason = describe_exec_failure(&failed, program, cwd.as_deref(), user.as_deref());
+            events.send(BackendEvent::Failed(reason)).await;
+            return;
+        }
+        Err(err) => {
+            let reason = describe_error(&err, &sandbox_spec.sandbox);
+            events.send(BackendEvent::Failed(reason)).await;
+            return;
+        }
+    };
+    let control = handle.control();
+    let (stdin_tx, stdin_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+    let writer = handle
+        .take_stdin()
+        .map(|sink| tokio::spawn(feed(sink, stdin_rx, events.clone())));
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let mut controls_open = true;
+    let terminal = loop {
+        tokio::select! {
+            event = handle.recv() => {
+                match map_event(event, program, cwd.as_deref(), user.as_deref()) {
+                    Mapped::Event(event) => {
+                        if !events.send(event).await {
+                            break None;
+                        }
+                    }
+                    Mapped::Terminal(event) => break Some(event),
+                }
+            }
+            control_msg = controls.recv(), if controls_open => match control_msg {
+                Some(Control::Write(bytes)) => { let _ = stdin_tx.send(Some(bytes)); }
+                Some(Control::CloseStdin) => { let _ = stdin_tx.send(None); }
+                Some(Control::Signal(signal)) => {
+                    if let Err(err) = control.signal(signal).await {
+                        events.send(BackendEvent::Warning(format!("signal not delivered: {err}"))).await;
+                    }
+                }
+                Some(Control::Stop { grace }) => {
+                    let _ = control.signal(libc::SIGTERM).await;
+                    kill_at = Some(tokio::time::Instant::now() + grace);
+                }
+                None => {
+                    controls_open = false;
+                    let _ = control.kill().await;
+                }
+            },
+            _ = async { tokio::time::sleep_until(kill_at.unwrap_or_else(tokio::time::Instant::now)).await }, if kill_at.is_some() => {
+                kill_at = None;
+                let _ = control.kill().await;
+            }
+        }
+    };
+    if let Some(writer) = writer {
+        writer.abort();
+    }
+    if let Some(event) = terminal {
+        events.send(event).await;
+    }
+}
+
+/// What one SDK event becomes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Mapped {
+    /// An event that does not end the session.
+    Event(BackendEvent),
+    /// The session's last event.
+    Terminal(BackendEvent),
+}
+
+/// Maps an SDK exec event onto the engine's events. A stream that ends without `Exited` or
+/// `Failed` is a failure (the VM died), never exit 0.
+pub fn map_event(
+    event: Option<ExecEvent>,
+    program: &str,
+    cwd: Option<&str>,
+    user: Option<&str>,
+) -> Mapped {
+    match event {
+        Some(ExecEvent::Started { pid }) => Mapped::Event(BackendEvent::Started { pid: Some(pid) }),
+        Some(ExecEvent::Stdout(bytes)) => Mapped::Event(BackendEvent::Output {
+            stream: Stream::Stdout,
+            data: bytes.to_vec(),
+        }),
+        Some(ExecEvent::Stderr(bytes)) => Mapped::Event(BackendEvent::Output {
+            stream: Stream::Stderr,
+            data: bytes.to_vec(),
+        }),
+        Some(ExecEvent::Exited { code }) => Mapped::Terminal(BackendEvent::Exited(exit_status(code))),
+        Some(ExecEvent::Failed(failed)) => {
+            Mapped::Terminal(BackendEvent::Failed(describe_exec_failure(&failed, program, cwd, user)))
+        }
+        Some(ExecEvent::StdinError(err)) => {
+            let name = err.errno_name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            Mapped::Event(BackendEvent::Warning(format!(
+                "input not delivered: {}{name}",
+                err.message
+            )))
+        }
+        None => Mapped::Terminal(BackendEvent::Failed(
+            "session ended without exit status: the sandbox's agent connection closed (did the sandbox stop? see `msb logs --source system NAME`)".into(),
+        )),
+    }
+}
+
+/// Guest exit codes above 128 are what a shell reports for a signal; keep them as codes, as
+/// the guest reported them.
+fn exit_status(code: i32) -> ExitStatus {
+    ExitStatus::code(code)
+}
+
+/// One sentence for an exec that could not start.
+pub fn describe_exec_failure(
+    failed: &ExecFailed,
+    program: &str,
+    cwd: Option<&str>,
+    user: Option<&str>,
+) -> String {
+    let detail = if failed.message.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", failed.message)
+    };
+    match failed.kind {
+        ExecFailureKind::NotFound => format!("command not found in the sandbox: {program}"),
+        ExecFailureKind::PermissionDenied => {
+            format!("cannot run {program} in the sandbox: permission denied{detail}")
+        }
+        ExecFailureKind::NotExecutable => {
+            format!("cannot run {program} in the sandbox: not an executable{detail}")
+        }
+        ExecFailureKind::BadCwd => format!(
+            "working directory {} does not exist in the sandbox{detail}",
+            cwd.unwrap_or("(default)")
+        ),
+        ExecFailureKind::ResourceLimit => format!(
+            "the sandbox refused another exec{detail}: at most 128 execs run at once in one sandbox; stop some sessions or use a second sandbox"
+        ),
+        ExecFailureKind::UserSetupFailed => format!(
+            "cannot run as user {} in the sandbox{detail}",
+            user.unwrap_or("(default)")
+        ),
+        ExecFailureKind::OutOfMemory => {
+            format!(
+                "the sandbox ran out of memory starting {program}{detail}: give it more `memory`"
+            )
+        }
+        ExecFailureKind::BadArgs | ExecFailureKind::PtySetupFailed | ExecFailureKind::Other => {
+            format!("cannot run {program} in the sandbox: {}", failed.message)
+        }
+    }
+}
+
+/// One sentence, with a remedy, for an SDK error about sandbox `name`.
+pub fn describe_error(err: &MicrosandboxError, name: &str) -> String {
+    match err {
+        MicrosandboxError::RuntimeNotInstalled(_) => format!(
+            "the microsandbox runtime is not installed (no msb found through MSB_PATH, MSB_HOME or ~/.microsandbox): install it with `pip install microsandbox=={SDK_VERSION}` and run `sandmux doctor`"
+        ),
+        MicrosandboxError::RuntimeIncomplete(detail)
+        | MicrosandboxError::LibkrunfwNotFound(detail) => format!(
+            "the microsandbox runtime is incomplete ({detail}): reinstall it (`pip install microsandbox=={SDK_VERSION}`) and run `sandmux doctor`"
+        ),
+        MicrosandboxError::Runtime(detail)
+            if detail.contains("before agent relay became available") =>
+        {
+            format!(
+                "sandbox `{name}` could not boot: its VM exited before the agent came up ({detail}); this machine may not run VMs (no usable KVM?): run `sandmux doctor`, and see `msb logs --source system {name}`"
+            )
+        }
+        MicrosandboxError::Runtime(detail)
+            if detail.contains("launch contract") || detail.contains("upgrade required") =>
+        {
+            format!(
+                "the installed microsandbox runtime does not match this sandmux (built for {SDK_VERSION}): {detail}; install `pip install microsandbox=={SDK_VERSION}` and run `sandmux doctor`"
+            )
+        }
+        MicrosandboxError::BootStart { name, err }
+            if err.message.contains("before agent relay") =>
+        {
+            format!(
+                "sandbox `{name}` could not boot: its VM exited before the agent came up ({}); this machine may not run VMs (no usable KVM?): run `sandmux doctor`, and see `msb logs --source system {name}`",
+                err.message
+            )
+        }
+        MicrosandboxError::BootStart { name, err } => format!(
+            "sandbox `{name}` failed to boot: {}; see `msb logs --source system {name}` and run `sandmux doctor`",
+            err.message
+        ),
+        MicrosandboxError::SandboxNotFound(_) => format!(
+            "sandbox `{name}` does not exist: create it (`msb create`), or give the session an `image` so sandmux creates it"
+        ),
+        MicrosandboxError::SandboxNotRunning(detail) => {
+            format!("sandbox {detail}: start it with `msb start {name}`")
+        }
+        MicrosandboxError::ExecTimeout(after) => format!("the exec timed out after {after:?}"),
+        MicrosandboxError::AgentClient(detail) => format!(
+            "cannot talk to the agent in sandbox `{name}`: {detail}; see `msb logs --source system {name}`"
+        ),
+        MicrosandboxError::CloudHttp {
+            status, message, ..
+        } => format!(
+            "the microsandbox cloud answered HTTP {status}: {message} (check MSB_API_KEY and MSB_API_URL)"
+        ),
+        MicrosandboxError::InvalidConfig(detail) => {
+            format!("invalid sandbox configuration for `{name}`: {detail}")
+        }
+        MicrosandboxError::ImageNotFound(image) => {
+            format!("image {image} not found for sandbox `{name}`")
+        }
+        other => format!("sandbox `{name}`: {other}"),
+    }
+}
+
+/// Writes stdin through the SDK's sink, in order; `None` closes it (EOF).
+async fn feed(
+    sink: microsandbox::sandbox::exec::ExecSink,
+    mut input: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+    events: EventSink,
+) {
+    while let Some(item) = input.recv().await {
+        let result = match item {
+            Some(bytes) => sink.write(bytes).await,
+            None => sink.close().await,
+        };
+        if let Err(err) = result {
+            events
+                .send(BackendEvent::Warning(format!("input not delivered: {err}")))
+                .await;
+            return;
+        }
+    }
+}
+
+/// Whether the SDK's cloud backend is selected (remote sandboxes need no local runtime).
+pub fn cloud_selected() -> bool {
+    std::env::var("MSB_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("cloud"))
+        || std::env::var_os("MSB_PROFILE").is_some_and(|p| !p.is_empty())
+}
+
+/// Where sandmux found the runtime, for `doctor` and for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuntimeSource {
+    /// `MSB_PATH` is set.
+    MsbPath,
+    /// `$MSB_HOME/bin/msb`, or `~/.microsandbox/bin/msb`.
+    Home,
+    /// The `microsandbox` Python package's bundled runtime (`pip install microsandbox`).
+    PythonPackage(std::path::PathBuf),
+}
+
+/// When neither `MSB_PATH` nor a runtime in `MSB_HOME`/`~/.microsandbox` is there, looks for
+/// the runtime bundled in the `microsandbox` Python package and registers it with the SDK.
+pub fn discover_runtime() -> Option<RuntimeSource> {
+    if std::env::var_os("MSB_PATH").is_some_and(|v| !v.is_empty()) {
+        return Some(RuntimeSource::MsbPath);
+    }
+    let home = std::env::var_os("MSB_HOME")
+        .filter(|v| !v.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".microsandbox")));
+    if home.as_ref().is_some_and(|h| h.join("bin/msb").is_file()) {
+        return Some(RuntimeSource::Home);
+    }
+    let bundled = python_bundled_runtime()?;
+    microsandbox::config::set_sdk_msb_path(bundled.join("bin/msb"));
+    microsandbox::set_libkrunfw_path(bundled.join("lib/libkrunfw.so.5.6.1"));
+    Some(RuntimeSource::PythonPackage(bundled))
+}
+
+/// `.../site-packages/microsandbox/_bundled` when Python can import `microsandbox`. The
+/// interpreter is `$SANDMUX_PYTHON` (default `python3`; `none` skips this search).
+pub fn python_bundled_runtime() -> Option<std::path::PathBuf> {
+    let python = std::env::var("SANDMUX_PYTHON").unwrap_or_else(|_| "python3".into());
+    if python == "none" || python.is_empty() {
+        return None;
+    }
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import importlib.util, os; s = importlib.util.find_spec('microsandbox'); print(os.path.dirname(s.origin) if s and s.origin else '')",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let dir = String::from_utf8(out.stdout).ok()?;
+    let bundled = std::path::PathBuf::from(dir.trim()).join("_bundled");
+    bundled.join("bin/msb").is_file().then_some(bundled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(kind: ExecFailureKind, message: &str) -> ExecFailed {
+        ExecFailed {
+            kind,
+            errno: None,
+            errno_name: None,
+            message: message.into(),
+            stage: None,
+        }
+    }
+
+    #[test]
+    fn output_and_exit_events_map_onto_engine_events() {
+        let out = map_event(
+            Some(ExecEvent::Stdout(b"hi\n".to_vec().into())),
+            "sh",
+            None,
+            None,
+        );
+        assert_eq!(
+            out,
+            Mapped::Event(BackendEvent::Output {
+                stream: Stream::Stdout,
+                data: b"hi\n".to_vec()
+            })
+        );
+        let err = map_event(
+            Some(ExecEvent::Stderr(b"oops".to_vec().into())),
+            "sh",
+            None,
+            None,
+        );
+        assert_eq!(
+            err,
+            Mapped::Event(BackendEvent::Output {
+                stream: Stream::Stderr,
+                data: b"oops".to_vec()
+            })
+        );
+        assert_eq!(
+            map_event(Some(ExecEvent::Started { pid: 7 }), "sh", None, None),
+            Mapped::Event(BackendEvent::Started { pid: Some(7) })
+        );
+        assert_eq!(
+            map_event(Some(ExecEvent::Exited { code: 3 }), "sh", None, None),
+            Mapped::Terminal(BackendEvent::Exited(ExitStatus::code(3)))
+        );
+    }
+
+    #[test]
+    fn a_stream_without_exit_status_is_a_failure_not_exit_zero() {
+        match map_event(None, "sh", None, None) {
+            Mapped::Terminal(BackendEvent::Failed(reason)) => {
+                assert!(
+                    reason.starts_with("session ended without exit status"),
+                    "{reason}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn stdin_errors_are_warnings_that_do_not_end_the_session() {
+        let event = ExecEvent::StdinError(microsandbox::protocol::exec::ExecStdinError {
+            errno: Some(32),
+            errno_name: Some("EPIPE".into()),
+            message: "broken pipe".into(),
+        });
+        assert_eq!(
+            map_event(Some(event), "sh", None, None),
+            Mapped::Event(BackendEvent::Warning(
+                "input not delivered: broken pipe (EPIPE)".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn exec_failures_are_one_sentence_each() {
+        let f = |kind| {
+            describe_exec_failure(
+                &failed(kind, "detail"),
+                "nosuch",
+                Some("/work"),
+                Some("bob"),
+            )
+        };
+        assert_eq!(
+            f(ExecFailureKind::NotFound),
+            "command not found in the sandbox: nosuch"
+        );
+        assert!(f(ExecFailureKind::BadCwd).starts_with("working directory /work does not exist"));
+        assert!(f(ExecFailureKind::ResourceLimit).contains("at most 128 execs"));
+        assert!(f(ExecFailureKind::UserSetupFailed).contains("user bob"));
+        assert!(f(ExecFailureKind::PermissionDenied).contains("permission denied"));
+        assert!(f(ExecFailureKind::OutOfMemory).contains("memory"));
+        assert!(f(ExecFailureKind::Other).contains("detail"));
+        match map_event(
+            Some(ExecEvent::Failed(failed(ExecFailureKind::NotFound, "x"))),
+            "nosuch",
+            None,
+            None,
+        ) {
+            Mapped::Terminal(BackendEvent::Failed(reason)) => {
+                assert_eq!(reason, "command not found in the sandbox: nosuch")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sdk_errors_come_with_a_remedy() {
+        let e = describe_error(&MicrosandboxError::RuntimeNotInstalled("x".into()), "dev");
+        assert!(
+            e.starts_with("the microsandbox runtime is not installed"),
+            "{e}"
+        );
+        assert!(e.contains("pip install microsandbox==0.7.11"), "{e}");
+        let e = describe_error(
+            &MicrosandboxError::Runtime(
+                "sandbox process exited (exit status: 1) before agent relay became available"
+                    .into(),
+            ),
+            "dev",
+        );
+        assert!(e.starts_with("sandbox `dev` could not boot"), "{e}");
+        assert!(e.contains("msb logs --source system dev"), "{e}");
+        let e = describe_error(
+            &MicrosandboxError::Runtime(
+                "no tested sandbox launch contract for runtime 0.6.1".into(),
+            ),
+            "dev",
+        );
+        assert!(e.contains("does not match this sandmux"), "{e}");
+        let e = describe_error(&MicrosandboxError::SandboxNotFound("dev".into()), "dev");
+        assert!(e.contains("give the session an `image`"), "{e}");
+        let e = describe_error(
+            &MicrosandboxError::CloudHttp {
+                status: 401,
+                code: None,
+                message: "bad key".into(),
+            },
+            "dev",
+        );
+        assert!(e.contains("HTTP 401") && e.contains("MSB_API_KEY"), "{e}");
+    }
+}
