@@ -74,6 +74,13 @@ pub enum CommandLine {
         #[arg(long)]
         boot: bool,
     },
+    /// A stand-in agent CLI speaking stream-json, for the demo and tests.
+    #[command(hide = true, name = "demo-agent")]
+    DemoAgent {
+        /// Extra delay before each reply, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        delay_ms: u64,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  sandmux completions bash > ~/.local/share/bash-completion/completions/sandmux"

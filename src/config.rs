@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::engine::{BackendSpec, Program, SandboxSpec, ScrollbackLimits, SessionSpec, valid_name};
+use crate::engine::{
+    BackendSpec, Program, Protocol, SandboxSpec, ScrollbackLimits, SessionSpec, View, valid_name,
+};
 use crate::units::parse_size;
 
 /// A config error with its position in the file.
@@ -106,6 +108,10 @@ struct RawSession {
     memory: Option<Spanned<SizeValue>>,
     keep: Option<Spanned<bool>>,
     user: Option<Spanned<String>>,
+    // agent sessions
+    protocol: Option<Spanned<String>>,
+    view: Option<Spanned<String>>,
+    prompt: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -326,12 +332,44 @@ impl Config {
                     cwd
                 }
             });
+            let protocol = match raw.protocol {
+                Some(p) => Protocol::parse(p.get_ref()).ok_or_else(|| {
+                    at(
+                        Some(p.span()),
+                        format!(
+                            "unknown protocol `{}` (known: raw, stream-json)",
+                            p.get_ref()
+                        ),
+                    )
+                })?,
+                None => Protocol::Raw,
+            };
+            let view = match raw.view {
+                Some(v) => Some(View::parse(v.get_ref()).ok_or_else(|| {
+                    at(
+                        Some(v.span()),
+                        format!("unknown view `{}` (known: raw, json, chat)", v.get_ref()),
+                    )
+                })?),
+                None => None,
+            };
+            if let Some(prompt) = &raw.prompt
+                && let Err(err) = regex::bytes::Regex::new(prompt.get_ref())
+            {
+                return Err(at(
+                    Some(prompt.span()),
+                    format!("invalid prompt regex: {}", crate::text::regex_error(&err)),
+                ));
+            }
             sessions.push(SessionSpec {
                 name,
                 program,
                 cwd,
                 env: raw.env,
                 backend,
+                protocol,
+                view,
+                prompt: raw.prompt.map(Spanned::into_inner),
             });
         }
         Ok(Config { settings, sessions })
@@ -505,6 +543,26 @@ shell = "echo hi | tr a-z A-Z"
             let err = parse(text).unwrap_err();
             assert_eq!(err.line, line, "{text}: {err}");
             assert!(err.message.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn agent_sessions_take_protocol_view_and_prompt() {
+        let config = parse("[[session]]\nname = \"a\"\ncommand = [\"x\"]\nprotocol = \"stream-json\"\nview = \"json\"\nprompt = \"^> $\"\n").unwrap();
+        assert_eq!(config.sessions[0].protocol, Protocol::StreamJson);
+        assert_eq!(config.sessions[0].view, Some(View::Json));
+        assert_eq!(config.sessions[0].prompt.as_deref(), Some("^> $"));
+        for (text, needle) in [
+            ("protocol = \"xml\"", "unknown protocol"),
+            ("view = \"tree\"", "unknown view"),
+            ("prompt = \"(\"", "invalid prompt regex"),
+        ] {
+            let err = parse(&format!(
+                "[[session]]\nname = \"a\"\ncommand = [\"x\"]\n{text}\n"
+            ))
+            .unwrap_err();
+            assert_eq!(err.line, 4, "{err}");
+            assert!(err.message.contains(needle), "{err}");
         }
     }
 

@@ -35,9 +35,9 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
             return EXIT_INVALID;
         }
     };
-    let known: Vec<String> = config
+    let known: Vec<_> = config
         .iter()
-        .flat_map(|c| c.sessions.iter().map(|s| s.name.clone()))
+        .flat_map(|c| c.sessions.iter().cloned())
         .collect();
     let steps = match parse_script(&source, &known) {
         Ok(steps) => steps,

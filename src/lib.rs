@@ -9,9 +9,11 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod demo_agent;
 pub mod doctor;
 pub mod engine;
 pub mod headless;
+pub mod protocol;
 pub mod script;
 pub mod text;
 pub mod tui;

@@ -24,6 +24,9 @@ fn main() {
             clap_complete::generate(shell, &mut command, "sandmux", &mut std::io::stdout());
             0
         }
+        Some(CommandLine::DemoAgent { delay_ms }) => {
+            sandmux::demo_agent::run(std::time::Duration::from_millis(delay_ms))
+        }
         Some(CommandLine::Doctor { boot }) => {
             init_stderr_logging();
             runtime.block_on(async {

@@ -87,7 +87,12 @@ fn start_error(spec: &SessionSpec, program: &str, err: &io::Error) -> String {
 fn build_command(spec: &SessionSpec) -> Option<(String, Command)> {
     let argv = spec.program.argv();
     let (program, args) = argv.split_first()?;
-    let mut command = Command::new(program);
+    // `sandmux` names this very binary, so `sandmux demo-agent` works before installing.
+    let executable = match std::env::current_exe() {
+        Ok(me) if program == "sandmux" => me,
+        _ => std::path::PathBuf::from(program),
+    };
+    let mut command = Command::new(executable);
     command
         .args(args)
         .envs(&spec.env)

@@ -26,8 +26,8 @@ use tokio::time::Instant;
 
 pub use scrollback::{Line, LineEnd, Scrollback, ScrollbackLimits, Stream};
 pub use session::{
-    BackendSpec, ExitStatus, Program, SandboxSpec, SessionSpec, SessionState, parse_signal,
-    signal_name, valid_name,
+    Activity, BackendSpec, ExitStatus, Program, Protocol, SandboxSpec, SessionSpec, SessionState,
+    View, parse_signal, signal_name, valid_name,
 };
 pub use transcript::Transcript;
 
@@ -142,6 +142,8 @@ pub enum EngineError {
     UnknownSession(SessionId),
     #[error("backend `{0}` is not available in this build of sandmux")]
     NoBackend(&'static str),
+    #[error("invalid prompt regex: {0}")]
+    InvalidPrompt(String),
     #[error("cannot write transcript {path}: {source}")]
     Transcript {
         path: PathBuf,
@@ -163,12 +165,69 @@ pub struct Session {
     pub stdin_closed: bool,
     /// How many times it was started (1 after the first start).
     pub starts: u64,
+    /// A stream-json turn ended or a prompt is showing, and no input came since.
+    pub awaiting_input: bool,
+    /// A stream-json turn was sent and its `result` has not come yet.
+    pub turn_in_flight: bool,
+    /// Lines before this were already looked at for `result` events and prompts.
+    scan_seq: u64,
+    prompt: Option<regex::bytes::Regex>,
     generation: u64,
     controls: Option<mpsc::UnboundedSender<Control>>,
     transcript: Option<Transcript>,
 }
 
+/// Output this recent counts as "working".
+const WORKING_FOR: Duration = Duration::from_secs(3);
+
 impl Session {
+    /// What the session is doing now.
+    pub fn activity(&self, now: Instant) -> Activity {
+        match &self.state {
+            SessionState::Starting { .. } => Activity::Starting,
+            SessionState::Exited(_) => Activity::Exited,
+            SessionState::Failed { .. } => Activity::Failed,
+            SessionState::Running { .. } if self.awaiting_input => Activity::AwaitingInput,
+            SessionState::Running { .. } if self.turn_in_flight => Activity::Working,
+            SessionState::Running { .. }
+                if self
+                    .last_output
+                    .is_some_and(|t| now.saturating_duration_since(t) < WORKING_FOR) =>
+            {
+                Activity::Working
+            }
+            SessionState::Running { .. } => Activity::Idle,
+        }
+    }
+
+    /// Looks at the lines that arrived since the last look: a stream-json `result` ends a
+    /// turn; a newest line matching the prompt regex means input is awaited.
+    fn notice_output(&mut self) {
+        let end = self.scrollback.end_seq();
+        let mut seq = self.scan_seq.max(self.scrollback.first_seq());
+        let mut next_scan = end;
+        while seq < end {
+            let Some(line) = self.scrollback.get(seq) else {
+                break;
+            };
+            if line.is_open() {
+                next_scan = next_scan.min(seq);
+            } else if self.spec.protocol == Protocol::StreamJson
+                && crate::protocol::stream_json::is_result_line(line.bytes)
+            {
+                self.turn_in_flight = false;
+                self.awaiting_input = true;
+            }
+            seq += 1;
+        }
+        self.scan_seq = next_scan;
+        if let Some(prompt) = &self.prompt
+            && let Some(last) = end.checked_sub(1).and_then(|s| self.scrollback.get(s))
+        {
+            self.awaiting_input = prompt.is_match(last.bytes);
+        }
+    }
+
     /// Bytes of output and input seen so far are in the transcript, if there is one.
     pub fn transcript_path(&self) -> Option<&std::path::Path> {
         self.transcript.as_ref().map(|t| t.path())
@@ -236,9 +295,20 @@ impl Engine {
             }
             None => None,
         };
+        let prompt = match &spec.prompt {
+            Some(pattern) => Some(
+                regex::bytes::Regex::new(pattern)
+                    .map_err(|e| EngineError::InvalidPrompt(crate::text::regex_error(&e)))?,
+            ),
+            None => None,
+        };
         let id = self.sessions.len();
         self.by_name.insert(spec.name.clone(), id);
         self.sessions.push(Session {
+            awaiting_input: false,
+            turn_in_flight: false,
+            scan_seq: 0,
+            prompt,
             spec,
             state: SessionState::Starting { progress: None },
             scrollback: Scrollback::new(self.options.scrollback),
@@ -365,6 +435,10 @@ impl Engine {
         {
             t.mark_failed();
         }
+        s.awaiting_input = false;
+        if s.spec.protocol == Protocol::StreamJson {
+            s.turn_in_flight = true;
+        }
         send_control(s, Control::Write(bytes));
         Ok(None)
     }
@@ -425,6 +499,7 @@ impl Engine {
                 }
                 session.scrollback.push(stream, &data);
                 session.last_output = Some(Instant::now());
+                session.notice_output();
                 Some(Event::Output {
                     session: id,
                     stream,
@@ -451,6 +526,10 @@ impl Engine {
                     return None;
                 }
                 session.state = SessionState::Running { pid };
+                // An agent in stream-json mode waits for its first turn.
+                session.awaiting_input = session.spec.protocol == Protocol::StreamJson;
+                session.turn_in_flight = false;
+                session.scan_seq = session.scrollback.end_seq();
                 Some(Event::Started { session: id })
             }
             BackendEvent::Warning(message) => {

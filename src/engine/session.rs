@@ -69,6 +69,67 @@ impl BackendSpec {
     }
 }
 
+/// The line protocol a session speaks (front ends build input and read output with it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protocol {
+    /// Plain lines.
+    #[default]
+    Raw,
+    /// Agent CLIs' stream-json: a JSON object a line each way, turns end with `result`.
+    StreamJson,
+}
+
+impl Protocol {
+    pub fn parse(text: &str) -> Option<Protocol> {
+        match text {
+            "raw" => Some(Protocol::Raw),
+            "stream-json" => Some(Protocol::StreamJson),
+            _ => None,
+        }
+    }
+}
+
+/// How a pane shows a session's lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// The bytes as lines.
+    Raw,
+    /// Lines that are JSON pretty-printed.
+    Json,
+    /// stream-json events as a conversation.
+    Chat,
+}
+
+impl View {
+    pub fn parse(text: &str) -> Option<View> {
+        match text {
+            "raw" => Some(View::Raw),
+            "json" => Some(View::Json),
+            "chat" => Some(View::Chat),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Raw => "raw",
+            View::Json => "json",
+            View::Chat => "chat",
+        }
+    }
+
+    /// The next view in the cycle raw, json, chat.
+    pub fn next(self) -> View {
+        match self {
+            View::Raw => View::Json,
+            View::Json => View::Chat,
+            View::Chat => View::Raw,
+        }
+    }
+}
+
 /// Everything needed to start (and restart) one session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSpec {
@@ -78,6 +139,16 @@ pub struct SessionSpec {
     pub cwd: Option<PathBuf>,
     pub env: BTreeMap<String, String>,
     pub backend: BackendSpec,
+    /// The line protocol it speaks.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// How the TUI shows it at first (default: chat for stream-json, raw otherwise).
+    #[serde(default)]
+    pub view: Option<View>,
+    /// A regex that marks a prompt line: the session is awaiting input when its newest
+    /// output line matches.
+    #[serde(default)]
+    pub prompt: Option<String>,
 }
 
 impl SessionSpec {
@@ -89,6 +160,36 @@ impl SessionSpec {
             cwd: None,
             env: BTreeMap::new(),
             backend: BackendSpec::Local,
+            protocol: Protocol::Raw,
+            view: None,
+            prompt: None,
+        }
+    }
+}
+
+/// What a session is doing, as the title and status line show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activity {
+    Starting,
+    /// Output within the last few seconds, or a stream-json turn in flight.
+    Working,
+    Idle,
+    /// A stream-json turn ended, or the newest line matches the prompt regex.
+    AwaitingInput,
+    Exited,
+    Failed,
+}
+
+impl Activity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Activity::Starting => "starting",
+            Activity::Working => "working",
+            Activity::Idle => "idle",
+            Activity::AwaitingInput => "awaiting input",
+            Activity::Exited => "exited",
+            Activity::Failed => "failed",
         }
     }
 }

@@ -4,4 +4,4 @@ pub mod parser;
 pub mod report;
 pub mod runner;
 
-pub use parser::{ParseError, Pattern, Step, StepKind, parse_script};
+pub use parser::{JsonOp, ParseError, Pattern, Step, StepKind, parse_script};

@@ -11,14 +11,14 @@
 //!
 //! Errors carry the line and column (1-based, counted in characters) of what is wrong.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
 use regex::bytes::Regex;
 
 use crate::engine::{
-    BackendSpec, Program, SandboxSpec, SessionSpec, Stream, parse_signal, valid_name,
+    BackendSpec, Program, Protocol, SandboxSpec, SessionSpec, Stream, parse_signal, valid_name,
 };
 use crate::units::parse_duration;
 
@@ -98,6 +98,55 @@ pub enum StepKind {
     Sleep(Duration),
     /// Change the default `within`.
     SetTimeout(Duration),
+    /// Wait for an output line that is JSON and matches.
+    ExpectJson {
+        session: String,
+        pointer: String,
+        op: JsonOp,
+        within: Option<Duration>,
+    },
+    /// Send a stream-json user turn and wait for its `result`.
+    Turn {
+        session: String,
+        text: String,
+        within: Option<Duration>,
+    },
+}
+
+/// How `expect-json` compares the value at its pointer.
+#[derive(Debug, Clone)]
+pub enum JsonOp {
+    /// JSON equality.
+    Eq(serde_json::Value),
+    /// A regex on the string value.
+    Matches(regex::Regex),
+    /// The pointer resolves to anything.
+    Exists,
+}
+
+impl JsonOp {
+    /// Whether `value` (the JSON line) matches at `pointer`.
+    pub fn test(&self, value: &serde_json::Value, pointer: &str) -> bool {
+        let Some(found) = value.pointer(pointer) else {
+            return false;
+        };
+        match self {
+            JsonOp::Eq(expected) => found == expected,
+            JsonOp::Matches(regex) => found.as_str().is_some_and(|s| regex.is_match(s)),
+            JsonOp::Exists => true,
+        }
+    }
+}
+
+impl PartialEq for JsonOp {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (JsonOp::Eq(a), JsonOp::Eq(b)) => a == b,
+            (JsonOp::Matches(a), JsonOp::Matches(b)) => a.as_str() == b.as_str(),
+            (JsonOp::Exists, JsonOp::Exists) => true,
+            _ => false,
+        }
+    }
 }
 
 /// A step with where it came from.
@@ -119,16 +168,21 @@ impl Step {
             | StepKind::Expect { session, .. }
             | StepKind::Close { session }
             | StepKind::Wait { session, .. }
-            | StepKind::Kill { session, .. } => Some(session),
+            | StepKind::Kill { session, .. }
+            | StepKind::ExpectJson { session, .. }
+            | StepKind::Turn { session, .. } => Some(session),
             StepKind::Sleep(_) | StepKind::SetTimeout(_) => None,
         }
     }
 }
 
-/// Parses a whole script. `known_sessions` are the names already declared elsewhere (by a
-/// config file); every session a step names must be declared before it is used.
-pub fn parse_script(source: &str, known_sessions: &[String]) -> Result<Vec<Step>, ParseError> {
-    let mut declared: HashSet<String> = known_sessions.iter().cloned().collect();
+/// Parses a whole script. `known_sessions` are the sessions already declared elsewhere (by
+/// a config file); every session a step names must be declared before it is used.
+pub fn parse_script(source: &str, known_sessions: &[SessionSpec]) -> Result<Vec<Step>, ParseError> {
+    let mut declared: Declared = known_sessions
+        .iter()
+        .map(|s| (s.name.clone(), s.protocol))
+        .collect();
     let mut steps = Vec::new();
     for (index, raw) in source.split('\n').enumerate() {
         let line_no = index + 1;
@@ -140,14 +194,17 @@ pub fn parse_script(source: &str, known_sessions: &[String]) -> Result<Vec<Step>
         }
         let step = parse_step(&mut cursor, &declared)?;
         if let StepKind::Session(spec) = &step.kind {
-            declared.insert(spec.name.clone());
+            declared.insert(spec.name.clone(), spec.protocol);
         }
         steps.push(step);
     }
     Ok(steps)
 }
 
-fn parse_step(cursor: &mut Cursor<'_>, declared: &HashSet<String>) -> Result<Step, ParseError> {
+/// The sessions declared so far, with the protocol each speaks.
+type Declared = HashMap<String, Protocol>;
+
+fn parse_step(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Step, ParseError> {
     let text = cursor.line.trim().to_string();
     let line = cursor.line_no;
     let keyword_col = cursor.col();
@@ -173,6 +230,35 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &HashSet<String>) -> Result<Ste
             StepKind::Send { session, bytes }
         }
         "expect" => parse_expect(cursor, declared)?,
+        "expect-json" => parse_expect_json(cursor, declared)?,
+        "turn" => {
+            let name_col = {
+                cursor.skip_ws();
+                cursor.col()
+            };
+            let session = session_ref(cursor, declared)?;
+            if declared.get(&session) != Some(&Protocol::StreamJson) {
+                return Err(cursor.error_at(
+                    name_col,
+                    format!("`turn` needs a stream-json session: declare `{session}` with protocol=stream-json"),
+                ));
+            }
+            cursor.skip_ws();
+            if cursor.peek() != Some('"') {
+                return Err(
+                    cursor.error("`turn` takes a double-quoted message: turn NAME \"TEXT\"")
+                );
+            }
+            let bytes = cursor.quoted()?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| cursor.error("the message is not valid UTF-8"))?;
+            let within = optional_within(cursor)?;
+            StepKind::Turn {
+                session,
+                text,
+                within,
+            }
+        }
         "close" => {
             let session = session_ref(cursor, declared)?;
             cursor.end_of_step()?;
@@ -270,7 +356,7 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &HashSet<String>) -> Result<Ste
             return Err(cursor.error_at(
                 keyword_col,
                 format!(
-                    "unknown step `{other}` (steps: session, send, write, expect, close, wait, kill, sleep, set)"
+                    "unknown step `{other}` (steps: session, send, write, expect, expect-json, turn, close, wait, kill, sleep, set)"
                 ),
             ));
         }
@@ -278,10 +364,7 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &HashSet<String>) -> Result<Ste
     Ok(Step { line, text, kind })
 }
 
-fn parse_session(
-    cursor: &mut Cursor<'_>,
-    declared: &HashSet<String>,
-) -> Result<StepKind, ParseError> {
+fn parse_session(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
     cursor.skip_ws();
     let name_col = cursor.col();
     let name = cursor.take_while(|c| c != ':' && !c.is_whitespace());
@@ -294,7 +377,7 @@ fn parse_session(
             format!("invalid session name `{name}`: use letters, digits, `_`, `.` and `-`"),
         ));
     }
-    if declared.contains(name) {
+    if declared.contains_key(name) {
         return Err(cursor.error_at(name_col, format!("session `{name}` is already declared")));
     }
     let mut spec = SessionSpec::local(name, Vec::new());
@@ -369,6 +452,13 @@ fn session_option(
     let bad = |message: String| cursor.error_at(value_col, message);
     match (key, &mut spec.backend) {
         ("cwd", _) => spec.cwd = Some(value.into()),
+        ("protocol", _) => {
+            spec.protocol = Protocol::parse(value).ok_or_else(|| {
+                bad(format!(
+                    "unknown protocol `{value}` (known: raw, stream-json)"
+                ))
+            })?;
+        }
         (_, _) if key.starts_with("env.") && key.len() > 4 => {
             spec.env.insert(key[4..].to_string(), value.to_string());
         }
@@ -407,17 +497,14 @@ fn session_option(
         _ => {
             return Err(cursor.error_at(
                 col,
-                format!("unknown session option `{key}` (known: cwd=DIR, env.NAME=VALUE, sandbox=NAME, image=IMAGE, cpus=N, memory=SIZE, keep=BOOL, user=USER)"),
+                format!("unknown session option `{key}` (known: cwd=DIR, env.NAME=VALUE, protocol=stream-json, sandbox=NAME, image=IMAGE, cpus=N, memory=SIZE, keep=BOOL, user=USER)"),
             ));
         }
     }
     Ok(())
 }
 
-fn parse_expect(
-    cursor: &mut Cursor<'_>,
-    declared: &HashSet<String>,
-) -> Result<StepKind, ParseError> {
+fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
     let session = session_ref(cursor, declared)?;
     cursor.skip_ws();
     let mut stream = None;
@@ -469,14 +556,133 @@ fn parse_expect(
     })
 }
 
-fn session_ref(cursor: &mut Cursor<'_>, declared: &HashSet<String>) -> Result<String, ParseError> {
+/// `expect-json NAME POINTER OP VALUE [within DURATION]`.
+fn parse_expect_json(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
+    let session = session_ref(cursor, declared)?;
+    cursor.skip_ws();
+    let pointer_col = cursor.col();
+    let pointer = cursor.word();
+    if pointer.is_empty() {
+        return Err(
+            cursor.error("expected a JSON pointer such as /type or /message/content/0/text")
+        );
+    }
+    if !pointer.starts_with('/') {
+        return Err(cursor.error_at(
+            pointer_col,
+            format!("a JSON pointer starts with `/`, not `{pointer}`"),
+        ));
+    }
+    let pointer = pointer.to_string();
+    cursor.skip_ws();
+    let op_col = cursor.col();
+    let op = match cursor.word() {
+        "exists" => JsonOp::Exists,
+        "==" => {
+            cursor.skip_ws();
+            let value_col = cursor.col();
+            let text = value_text(cursor);
+            if text.is_empty() {
+                return Err(cursor.error_at(
+                    value_col,
+                    "expected a JSON value after `==`, such as \"result\", 3 or true",
+                ));
+            }
+            let value = serde_json::from_str(&text).map_err(|e| {
+                cursor.error_at(
+                    value_col,
+                    format!("`{text}` is not a JSON value ({e}); strings need double quotes"),
+                )
+            })?;
+            JsonOp::Eq(value)
+        }
+        "~" => {
+            cursor.skip_ws();
+            let value_col = cursor.col();
+            let source = match cursor.peek() {
+                Some('/') => cursor.regex_literal()?,
+                Some('"') => String::from_utf8(cursor.quoted()?)
+                    .map_err(|_| cursor.error_at(value_col, "the regex is not valid UTF-8"))?,
+                _ => {
+                    return Err(
+                        cursor.error_at(value_col, "expected a /regex/ or a \"regex\" after `~`")
+                    );
+                }
+            };
+            let regex = regex::Regex::new(&source).map_err(|e| {
+                cursor.error_at(
+                    value_col,
+                    format!("invalid regex /{source}/: {}", crate::text::regex_error(&e)),
+                )
+            })?;
+            JsonOp::Matches(regex)
+        }
+        "" => {
+            return Err(cursor.error_at(op_col, "expected `==`, `~` or `exists` after the pointer"));
+        }
+        other => {
+            return Err(cursor.error_at(
+                op_col,
+                format!("unknown operator `{other}` (use ==, ~ or exists)"),
+            ));
+        }
+    };
+    let within = optional_within(cursor)?;
+    Ok(StepKind::ExpectJson {
+        session,
+        pointer,
+        op,
+        within,
+    })
+}
+
+/// The JSON text of a value: up to a trailing `within DURATION` or `# comment`.
+fn value_text(cursor: &mut Cursor<'_>) -> String {
+    let start = cursor.pos;
+    let rest = &cursor.line[start..];
+    let mut end = rest.len();
+    // A trailing `within X` that parses as a duration belongs to the step.
+    if let Some(at) = rest.rfind(" within ") {
+        let tail = rest[at + 8..].split('#').next().unwrap_or("").trim();
+        if crate::units::parse_duration(tail).is_ok() {
+            end = at;
+        }
+    }
+    if let Some(at) = rest[..end].find(" #") {
+        end = at;
+    }
+    cursor.pos = start + end;
+    rest[..end].trim().to_string()
+}
+
+/// An optional `within DURATION`, then the end of the step.
+fn optional_within(cursor: &mut Cursor<'_>) -> Result<Option<Duration>, ParseError> {
+    cursor.skip_ws();
+    let mut within = None;
+    if !cursor.at_step_end() {
+        let col = cursor.col();
+        match cursor.word() {
+            "within" => within = Some(duration(cursor)?),
+            other => {
+                return Err(cursor.error_at(
+                    col,
+                    format!("unexpected `{other}`: expected `within DURATION`"),
+                ));
+            }
+        }
+    }
+    cursor.end_of_step()?;
+    Ok(within)
+}
+
+fn session_ref(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<String, ParseError> {
     cursor.skip_ws();
     let col = cursor.col();
     let name = cursor.word();
     if name.is_empty() {
         return Err(cursor.error("expected a session name"));
     }
-    if !declared.contains(name) {
+    if !declared.contains_key(name) {
         return Err(cursor.error_at(
             col,
             format!("unknown session `{name}`: declare it first with `session {name}: COMMAND` or in the config"),
@@ -809,7 +1015,7 @@ mod tests {
     fn session_options_and_config_sessions() {
         let steps = parse_script(
             "session b cwd=/tmp env.X=1: pwd\nsend a hi\n",
-            &["a".into()],
+            &[SessionSpec::local("a", vec!["cat".into()])],
         )
         .unwrap();
         match &steps[0].kind {
@@ -936,6 +1142,115 @@ mod tests {
                 .2
                 .contains("invalid sandbox name")
         );
+    }
+
+    #[test]
+    fn expect_json_and_turn_steps() {
+        let steps = parse(
+            "session agent protocol=stream-json: sandmux demo-agent\n\
+             turn agent \"hello there\" within 5s\n\
+             expect-json agent /type == \"result\"\n\
+             expect-json agent /num_turns == 3 within 2s\n\
+             expect-json agent /message/content/0/text ~ /said: h/\n\
+             expect-json agent /session_id exists\n\
+             expect-json agent /x == {\"a\": [1, 2]} # comment\n",
+        )
+        .unwrap();
+        match &steps[0].kind {
+            StepKind::Session(spec) => assert_eq!(spec.protocol, Protocol::StreamJson),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            steps[1].kind,
+            StepKind::Turn {
+                session: "agent".into(),
+                text: "hello there".into(),
+                within: Some(Duration::from_secs(5))
+            }
+        );
+        assert_eq!(
+            steps[2].kind,
+            StepKind::ExpectJson {
+                session: "agent".into(),
+                pointer: "/type".into(),
+                op: JsonOp::Eq(serde_json::json!("result")),
+                within: None
+            }
+        );
+        assert_eq!(
+            steps[3].kind,
+            StepKind::ExpectJson {
+                session: "agent".into(),
+                pointer: "/num_turns".into(),
+                op: JsonOp::Eq(serde_json::json!(3)),
+                within: Some(Duration::from_secs(2))
+            }
+        );
+        assert!(
+            matches!(&steps[4].kind, StepKind::ExpectJson { op: JsonOp::Matches(r), .. } if r.as_str() == "said: h")
+        );
+        assert!(matches!(
+            &steps[5].kind,
+            StepKind::ExpectJson {
+                op: JsonOp::Exists,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&steps[6].kind, StepKind::ExpectJson { op: JsonOp::Eq(v), .. } if v["a"][1] == 2)
+        );
+    }
+
+    #[test]
+    fn expect_json_and_turn_errors_have_positions() {
+        let decl = "session a protocol=stream-json: x\nsession b: x\n";
+        let e = |line: &str| parse(&format!("{decl}{line}")).unwrap_err();
+        let err = e("expect-json a type == 1");
+        assert_eq!((err.line, err.col), (3, 15));
+        assert!(err.message.contains("starts with `/`"));
+        let err = e("expect-json a /type == result");
+        assert_eq!(err.col, 24);
+        assert!(
+            err.message.contains("strings need double quotes"),
+            "{}",
+            err.message
+        );
+        assert!(
+            e("expect-json a /type >= 1")
+                .message
+                .contains("unknown operator `>=`")
+        );
+        assert!(
+            e("expect-json a /type ~ /(/")
+                .message
+                .contains("invalid regex")
+        );
+        assert!(e("expect-json a /type").message.contains("expected `==`"));
+        let err = e("turn b \"hi\"");
+        assert_eq!(err.col, 6);
+        assert!(err.message.contains("protocol=stream-json"));
+        assert!(e("turn a hi").message.contains("double-quoted"));
+        assert!(e("turn a \"hi\" soon").message.contains("expected `within"));
+        assert!(
+            parse("session a protocol=xml: x")
+                .unwrap_err()
+                .message
+                .contains("unknown protocol")
+        );
+    }
+
+    #[test]
+    fn json_ops_test_values_at_pointers() {
+        let v = serde_json::json!({"type": "result", "n": 3, "m": {"t": "hello"}});
+        assert!(JsonOp::Eq(serde_json::json!("result")).test(&v, "/type"));
+        assert!(!JsonOp::Eq(serde_json::json!("x")).test(&v, "/type"));
+        assert!(JsonOp::Matches(regex::Regex::new("^hel").unwrap()).test(&v, "/m/t"));
+        assert!(
+            !JsonOp::Matches(regex::Regex::new("3").unwrap()).test(&v, "/n"),
+            "~ is for strings"
+        );
+        assert!(JsonOp::Exists.test(&v, "/m"));
+        assert!(!JsonOp::Exists.test(&v, "/missing"));
     }
 
     #[test]

@@ -56,13 +56,42 @@ pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
         RunEnd::Failed => "FAIL",
         RunEnd::Interrupted(_) => "INTERRUPTED",
     };
+    let turns: Vec<_> = outcome
+        .steps
+        .iter()
+        .filter_map(|s| s.turn.as_ref())
+        .collect();
+    let turn_note = if turns.is_empty() {
+        String::new()
+    } else {
+        let cost: f64 = turns.iter().filter_map(|t| t.cost_usd).sum();
+        format!(", {} turns, ${cost:.4}", turns.len())
+    };
     format!(
-        "{word} {script}: {} passed, {} failed, {} skipped ({})",
+        "{word} {script}: {} passed, {} failed, {} skipped ({}{turn_note})",
         count(StepStatus::Passed),
         count(StepStatus::Failed),
         count(StepStatus::Skipped),
         crate::units::format_duration(outcome.duration)
     )
+}
+
+/// A turn's numbers for the JSON report: the step's own duration (what the script waited)
+/// and what the `result` event reported.
+fn turn_json(step: &StepOutcome) -> Value {
+    match &step.turn {
+        Some(t) => json!({
+            "duration_ms": ms(step.duration),
+            "reported_duration_ms": t.duration_ms,
+            "cost_usd": t.cost_usd,
+            "num_turns": t.num_turns,
+            "is_error": t.is_error,
+            "subtype": t.subtype,
+            "session_id": t.session_id,
+            "result": t.result,
+        }),
+        None => Value::Null,
+    }
 }
 
 fn ms(d: std::time::Duration) -> f64 {
@@ -118,9 +147,16 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
                 "duration_ms": ms(s.duration),
                 "error": s.error,
                 "output_tail": s.output_tail.iter().map(|(stream, text)| json!({"stream": stream, "text": text})).collect::<Vec<_>>(),
+                "turn": turn_json(s),
             })
         })
         .collect();
+    let turns: Vec<&StepOutcome> = outcome.steps.iter().filter(|s| s.turn.is_some()).collect();
+    let turn_summary = json!({
+        "count": turns.len(),
+        "duration_ms": ms(turns.iter().map(|s| s.duration).sum()),
+        "cost_usd": turns.iter().filter_map(|s| s.turn.as_ref().and_then(|t| t.cost_usd)).sum::<f64>(),
+    });
     json!({
         "script": script,
         "status": match outcome.end {
@@ -131,6 +167,7 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
         "exit_code": exit_code(outcome),
         "duration_ms": ms(outcome.duration),
         "steps": steps,
+        "turns": turn_summary,
         "sessions": sessions,
     })
 }
@@ -154,11 +191,18 @@ pub fn junit_report(script: &str, outcome: &RunOutcome) -> String {
     for step in &outcome.steps {
         let case = xml_escape(&format!("line {}: {}", step.line, step.text));
         let t = step.duration.as_secs_f64();
+        let properties = turn_properties(step);
         match step.status {
-            StepStatus::Passed => {
+            StepStatus::Passed if properties.is_empty() => {
                 let _ = writeln!(
                     out,
                     "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\"/>"
+                );
+            }
+            StepStatus::Passed => {
+                let _ = writeln!(
+                    out,
+                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\">{properties}</testcase>"
                 );
             }
             StepStatus::Skipped => {
@@ -172,13 +216,32 @@ pub fn junit_report(script: &str, outcome: &RunOutcome) -> String {
                 let body = xml_escape(&failure_text(script, step));
                 let _ = writeln!(
                     out,
-                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\">\n      <failure message=\"{message}\" type=\"StepFailed\">{body}</failure>\n    </testcase>"
+                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\">{properties}\n      <failure message=\"{message}\" type=\"StepFailed\">{body}</failure>\n    </testcase>"
                 );
             }
         }
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
+}
+
+/// `<properties>` with a turn's duration and cost, for test reporters that show them.
+fn turn_properties(step: &StepOutcome) -> String {
+    let Some(turn) = &step.turn else {
+        return String::new();
+    };
+    let mut props = format!(
+        "<properties><property name=\"turn_duration_ms\" value=\"{:.3}\"/>",
+        ms(step.duration)
+    );
+    if let Some(cost) = turn.cost_usd {
+        let _ = write!(props, "<property name=\"cost_usd\" value=\"{cost}\"/>");
+    }
+    if let Some(n) = turn.num_turns {
+        let _ = write!(props, "<property name=\"num_turns\" value=\"{n}\"/>");
+    }
+    props.push_str("</properties>");
+    props
 }
 
 /// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot hold.
@@ -217,6 +280,7 @@ mod tests {
                     duration: Duration::from_millis(1),
                     error: None,
                     output_tail: vec![],
+                    turn: None,
                 },
                 StepOutcome {
                     line: 3,
@@ -225,6 +289,7 @@ mod tests {
                     duration: Duration::from_millis(5),
                     error: Some("no match within 5ms".into()),
                     output_tail: vec![(Stream::Stderr, "oops\u{1}".into())],
+                    turn: None,
                 },
                 StepOutcome {
                     line: 4,
@@ -233,6 +298,7 @@ mod tests {
                     duration: Duration::ZERO,
                     error: None,
                     output_tail: vec![],
+                    turn: None,
                 },
             ],
             end: RunEnd::Failed,

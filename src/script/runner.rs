@@ -10,10 +10,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::parser::{Pattern, Step, StepKind};
+use super::parser::{JsonOp, Pattern, Step, StepKind};
 use crate::engine::{
     Command, Engine, Event, ExitStatus, Scrollback, SessionId, SessionState, Stream,
 };
+use crate::protocol::stream_json::{self, TurnResult};
 use crate::text::printable;
 use crate::units::format_duration;
 
@@ -41,8 +42,11 @@ pub struct StepOutcome {
     pub duration: Duration,
     /// Why it failed.
     pub error: Option<String>,
-    /// The session's last lines when it failed (stream and printable text).
+    /// The session's last lines when it failed (stream and printable text); for JSON steps,
+    /// the last JSON lines.
     pub output_tail: Vec<(Stream, String)>,
+    /// What the `result` event of a `turn` step reported.
+    pub turn: Option<TurnResult>,
 }
 
 /// How a run ended.
@@ -79,6 +83,8 @@ pub struct Runner<'e> {
     on_step: Box<dyn FnMut(&StepOutcome) + 'e>,
     /// Called with a session's name and what it is doing while it starts.
     on_progress: ProgressCallback<'e>,
+    /// The result of the `turn` step being run.
+    last_turn: Option<TurnResult>,
 }
 
 /// Receives a session's name and what it is doing while it starts.
@@ -99,6 +105,7 @@ impl<'e> Runner<'e> {
             interrupt,
             on_step: Box::new(|_| {}),
             on_progress: Box::new(|_, _| {}),
+            last_turn: None,
         }
     }
 
@@ -146,12 +153,15 @@ impl<'e> Runner<'e> {
                     duration: Duration::ZERO,
                     error: None,
                     output_tail: Vec::new(),
+                    turn: None,
                 });
                 continue;
             }
             let step_started = Instant::now();
+            self.last_turn = None;
             let result = self.step(step).await;
             let duration = step_started.elapsed();
+            let turn = self.last_turn.take();
             let outcome = match result {
                 Ok(()) => StepOutcome {
                     line: step.line,
@@ -160,6 +170,7 @@ impl<'e> Runner<'e> {
                     duration,
                     error: None,
                     output_tail: Vec::new(),
+                    turn,
                 },
                 Err(failure) => {
                     let error = match failure {
@@ -172,11 +183,21 @@ impl<'e> Runner<'e> {
                             format!("interrupted by {}", crate::engine::signal_name(signal))
                         }
                     };
+                    let json_step = matches!(
+                        step.kind,
+                        StepKind::ExpectJson { .. } | StepKind::Turn { .. }
+                    );
                     let output_tail = step
                         .session()
                         .and_then(|name| self.engine.find(name))
                         .and_then(|id| self.engine.session(id))
-                        .map(|s| tail(&s.scrollback, TAIL_LINES))
+                        .map(|s| {
+                            if json_step {
+                                json_tail(&s.scrollback, JSON_TAIL_LINES)
+                            } else {
+                                tail(&s.scrollback, TAIL_LINES)
+                            }
+                        })
                         .unwrap_or_default();
                     StepOutcome {
                         line: step.line,
@@ -185,6 +206,7 @@ impl<'e> Runner<'e> {
                         duration,
                         error: Some(error),
                         output_tail,
+                        turn,
                     }
                 }
             };
@@ -259,6 +281,135 @@ impl<'e> Runner<'e> {
                 let id = self.id(session)?;
                 let within = within.unwrap_or(self.timeout);
                 self.wait(id, *exit, within).await
+            }
+            StepKind::ExpectJson {
+                session,
+                pointer,
+                op,
+                within,
+            } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                let deadline = Instant::now() + within;
+                let from = self.cursors.get(&id).copied().unwrap_or_default().seq;
+                let found = self
+                    .wait_json_line(id, from, deadline, |v| op.test(v, pointer))
+                    .await?;
+                match found {
+                    Some((seq, _)) => {
+                        self.cursors.insert(
+                            id,
+                            Cursor {
+                                seq: seq + 1,
+                                offset: 0,
+                            },
+                        );
+                        Ok(())
+                    }
+                    None => Err(Failure::Step(format!(
+                        "no JSON line with {pointer} {} within {}",
+                        describe_op(op),
+                        format_duration(within)
+                    ))),
+                }
+            }
+            StepKind::Turn {
+                session,
+                text,
+                within,
+            } => {
+                let id = self.id(session)?;
+                self.require_input(id)?;
+                let within = within.unwrap_or(self.timeout);
+                let deadline = Instant::now() + within;
+                // Only output that starts after the message counts.
+                let from = self.engine.session(id).map_or(0, |s| {
+                    let sb = &s.scrollback;
+                    match sb.end_seq().checked_sub(1).and_then(|last| sb.get(last)) {
+                        Some(line) if line.is_open() => line.seq,
+                        _ => sb.end_seq(),
+                    }
+                });
+                let mut line = stream_json::user_message(text).into_bytes();
+                line.push(b'\n');
+                self.apply(Command::Write {
+                    session: id,
+                    bytes: line,
+                })?;
+                let found = self
+                    .wait_json_line(id, from, deadline, |v| {
+                        stream_json::event_type(v) == Some("result")
+                    })
+                    .await?;
+                let Some((seq, value)) = found else {
+                    return Err(Failure::Step(format!(
+                        "no result event within {}",
+                        format_duration(within)
+                    )));
+                };
+                self.cursors.insert(
+                    id,
+                    Cursor {
+                        seq: seq + 1,
+                        offset: 0,
+                    },
+                );
+                let result = stream_json::turn_result(&value);
+                self.last_turn = result.clone();
+                match result {
+                    Some(r) if r.is_error => Err(Failure::Step(format!(
+                        "the turn ended with an error ({}): {}",
+                        r.subtype.as_deref().unwrap_or("is_error"),
+                        printable(r.result.as_deref().unwrap_or("no result text").as_bytes())
+                    ))),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Waits for a complete output line at or after `from` that is JSON and satisfies
+    /// `test`. `Ok(None)` at the deadline (the session is then killed, as for `expect`).
+    async fn wait_json_line(
+        &mut self,
+        id: SessionId,
+        from: u64,
+        deadline: Instant,
+        test: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<Option<(u64, serde_json::Value)>, Failure> {
+        let mut next = from;
+        loop {
+            let session = self
+                .engine
+                .session(id)
+                .ok_or_else(|| Failure::Step("no such session".into()))?;
+            let sb = &session.scrollback;
+            next = next.max(sb.first_seq());
+            while next < sb.end_seq() {
+                let Some(line) = sb.get(next) else { break };
+                if line.is_open() {
+                    break;
+                }
+                if let Some(value) = stream_json::parse_line(line.bytes)
+                    && test(&value)
+                {
+                    return Ok(Some((next, value)));
+                }
+                next += 1;
+            }
+            match session.state.clone() {
+                SessionState::Failed { reason } => {
+                    return Err(Failure::Step(format!("the session failed: {reason}")));
+                }
+                SessionState::Exited(status) => {
+                    return Err(Failure::Step(format!(
+                        "the session {status} before a matching JSON line"
+                    )));
+                }
+                _ => {}
+            }
+            if self.overran(id, deadline).await? {
+                return Ok(None);
             }
         }
     }
@@ -435,6 +586,14 @@ impl<'e> Runner<'e> {
     }
 }
 
+fn describe_op(op: &JsonOp) -> String {
+    match op {
+        JsonOp::Eq(value) => format!("== {value}"),
+        JsonOp::Matches(regex) => format!("~ /{}/", regex.as_str()),
+        JsonOp::Exists => "existing".to_string(),
+    }
+}
+
 fn check_exit(status: ExitStatus, expected: Option<i32>) -> Result<(), Failure> {
     match expected {
         Some(code) if status.shell_code() != code => Err(Failure::Step(format!(
@@ -517,6 +676,39 @@ impl Scan {
         } else {
             found
         })
+    }
+}
+
+/// How many JSON lines a failing JSON step shows.
+pub const JSON_TAIL_LINES: usize = 5;
+
+/// The last `n` lines that are JSON, oldest first, compact and printable.
+pub fn json_tail(scrollback: &Scrollback, n: usize) -> Vec<(Stream, String)> {
+    let mut lines: Vec<(Stream, String)> = scrollback
+        .iter()
+        .rev()
+        .filter(|l| !l.is_open())
+        .filter_map(|l| stream_json::parse_line(l.bytes).map(|v| (l.stream, v.to_string())))
+        .take(n)
+        .map(|(stream, text)| (stream, shorten(&text)))
+        .collect();
+    lines.reverse();
+    lines
+}
+
+fn shorten(text: &str) -> String {
+    if text.len() > TAIL_LINE_BYTES {
+        let cut = (0..=TAIL_LINE_BYTES)
+            .rev()
+            .find(|i| text.is_char_boundary(*i))
+            .unwrap_or(0);
+        format!(
+            "{}… ({} more bytes)",
+            printable(text[..cut].as_bytes()),
+            text.len() - cut
+        )
+    } else {
+        printable(text.as_bytes())
     }
 }
 

@@ -1,0 +1,159 @@
+//! The stream-json protocol of agent CLIs (`--input-format stream-json --output-format
+//! stream-json`): one JSON object a line each way. Parsing is tolerant: a line that is not
+//! JSON is just not an event, unknown `type`s are kept, and fields may be missing.
+
+use serde_json::{Value, json};
+
+/// The JSON line (without newline) that sends `text` as a user turn.
+pub fn user_message(text: &str) -> String {
+    json!({
+        "type": "user",
+        "message": {"role": "user", "content": text},
+        "parent_tool_use_id": null,
+    })
+    .to_string()
+}
+
+/// Parses one output line as a JSON value. Invalid UTF-8, malformed JSON and JSON nested
+/// deeper than serde_json's limit (128) are `None`, never a panic or a stack overflow.
+pub fn parse_line(bytes: &[u8]) -> Option<Value> {
+    let trimmed = bytes.trim_ascii();
+    if !trimmed.starts_with(b"{") && !trimmed.starts_with(b"[") && !trimmed.starts_with(b"\"") {
+        // Cheap rejection of ordinary text; scalars other than strings are rare as lines.
+        if !matches!(
+            trimmed.first(),
+            Some(b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+        ) {
+            return None;
+        }
+    }
+    serde_json::from_slice(trimmed).ok()
+}
+
+/// The `type` of an event object.
+pub fn event_type(value: &Value) -> Option<&str> {
+    value.get("type").and_then(Value::as_str)
+}
+
+/// What a `result` event says about the turn it ends.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TurnResult {
+    pub is_error: bool,
+    pub subtype: Option<String>,
+    pub num_turns: Option<u64>,
+    pub duration_ms: Option<f64>,
+    pub cost_usd: Option<f64>,
+    /// The final text of the turn.
+    pub result: Option<String>,
+    pub session_id: Option<String>,
+}
+
+/// The turn result, when `value` is a `result` event.
+pub fn turn_result(value: &Value) -> Option<TurnResult> {
+    if event_type(value) != Some("result") {
+        return None;
+    }
+    let subtype = value
+        .get("subtype")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let is_error = value
+        .get("is_error")
+        .and_then(Value::as_bool)
+        .unwrap_or_else(|| subtype.as_deref().is_some_and(|s| s.starts_with("error")));
+    Some(TurnResult {
+        is_error,
+        subtype,
+        num_turns: value.get("num_turns").and_then(Value::as_u64),
+        duration_ms: value.get("duration_ms").and_then(Value::as_f64),
+        cost_usd: value
+            .get("total_cost_usd")
+            .or_else(|| value.get("cost_usd"))
+            .and_then(Value::as_f64),
+        result: value
+            .get("result")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        session_id: session_id(value).map(str::to_string),
+    })
+}
+
+/// `session_id`, or `sessionId` as some versions spell it.
+pub fn session_id(value: &Value) -> Option<&str> {
+    value
+        .get("session_id")
+        .or_else(|| value.get("sessionId"))
+        .and_then(Value::as_str)
+}
+
+/// Whether a line is a `result` event (cheap test before parsing).
+pub fn is_result_line(bytes: &[u8]) -> bool {
+    memchr::memmem::find(bytes, b"\"result\"").is_some()
+        && parse_line(bytes).is_some_and(|v| event_type(&v) == Some("result"))
+}
+
+/// The text of `content`, which may be a string or a list of blocks with `text`.
+pub fn content_text(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| b.get("text").and_then(Value::as_str).or_else(|| b.as_str()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_messages_are_one_json_line() {
+        let line = user_message("hi \"there\"\nsecond");
+        assert!(!line.contains('\n'));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["type"], "user");
+        assert_eq!(v["message"]["content"], "hi \"there\"\nsecond");
+    }
+
+    #[test]
+    fn results_are_read_tolerantly() {
+        let v = parse_line(br#"{"type":"result","subtype":"success","is_error":false,"num_turns":2,"duration_ms":1200,"total_cost_usd":0.0123,"result":"done","sessionId":"s1"}"#).unwrap();
+        let r = turn_result(&v).unwrap();
+        assert!(!r.is_error);
+        assert_eq!(r.num_turns, Some(2));
+        assert_eq!(r.cost_usd, Some(0.0123));
+        assert_eq!(r.session_id.as_deref(), Some("s1"));
+        let v = parse_line(br#"{"type":"result","subtype":"error_max_turns"}"#).unwrap();
+        assert!(turn_result(&v).unwrap().is_error);
+        assert!(turn_result(&parse_line(br#"{"type":"assistant"}"#).unwrap()).is_none());
+    }
+
+    #[test]
+    fn bad_lines_are_not_events() {
+        assert!(parse_line(b"plain text").is_none());
+        assert!(parse_line(b"{not json").is_none());
+        assert!(parse_line(b"\xff\xfe{}").is_none());
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(
+            parse_line(deep.as_bytes()).is_none(),
+            "too deep is refused, not a stack overflow"
+        );
+        assert!(parse_line(b"  {\"a\":1}  ").is_some());
+        assert!(is_result_line(br#"{"type":"result"}"#));
+        assert!(!is_result_line(
+            br#"{"type":"assistant","text":"the result"}"#
+        ));
+    }
+
+    #[test]
+    fn content_may_be_a_string_or_blocks() {
+        assert_eq!(content_text(&json!("x")), "x");
+        assert_eq!(
+            content_text(&json!([{"type":"text","text":"a"},{"type":"text","text":"b"}])),
+            "a\nb"
+        );
+    }
+}
