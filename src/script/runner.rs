@@ -704,7 +704,7 @@ fn shorten(text: &str) -> String {
             .unwrap_or(0);
         format!(
             "{}… ({} more bytes)",
-            printable(text[..cut].as_bytes()),
+            printable(&text.as_bytes()[..cut]),
             text.len() - cut
         )
     } else {
