@@ -390,3 +390,149 @@ async fn the_help_overlay_lists_the_keys() {
     app.on_key(key(KeyCode::Esc), &mut engine);
     assert!(!app.help);
 }
+
+fn recorded() -> SessionSpec {
+    let path = format!(
+        "{}/assets/recorded-stream.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    SessionSpec {
+        protocol: sandmux::engine::Protocol::StreamJson,
+        ..SessionSpec::local("agent", vec!["cat".into(), path])
+    }
+}
+
+#[tokio::test]
+async fn chat_view_renders_a_recorded_agent_conversation() {
+    let engine = finished(vec![recorded()]).await;
+    let mut app = App::new(&engine);
+    assert_eq!(
+        app.panes[0].view,
+        sandmux::engine::View::Chat,
+        "stream-json sessions start in chat"
+    );
+    insta::assert_snapshot!(text(&draw(&mut app, &engine, 100, 28)));
+}
+
+#[tokio::test]
+async fn json_view_pretty_prints_and_keeps_bad_lines() {
+    let mut engine = finished(vec![recorded()]).await;
+    let mut app = App::new(&engine);
+    app.on_key(key(KeyCode::F(10)), &mut engine);
+    assert_eq!(app.panes[0].view, sandmux::engine::View::Raw);
+    app.on_key(key(KeyCode::F(10)), &mut engine);
+    assert_eq!(app.panes[0].view, sandmux::engine::View::Json);
+    let buffer = draw(&mut app, &engine, 100, 24);
+    let screen = text(&buffer);
+    assert!(screen.contains("[json]"), "{screen}");
+    assert!(screen.contains("\"mystery_event\""), "{screen}");
+    assert!(
+        screen.contains("{\"type\":\"assistant\", this line is broken"),
+        "malformed JSON is shown as is: {screen}"
+    );
+    assert!(screen.contains("�� not utf-8 at all"), "{screen}");
+    let row = screen
+        .lines()
+        .position(|l| l.contains("\"payload\""))
+        .unwrap() as u16;
+    let col = screen
+        .lines()
+        .nth(row as usize)
+        .unwrap()
+        .chars()
+        .position(|c| c == '"')
+        .unwrap() as u16;
+    assert_eq!(buffer[(col, row)].fg, Color::Cyan, "keys are coloured");
+    // Switching views never loses or reorders the raw lines.
+    app.on_key(key(KeyCode::F(10)), &mut engine);
+    app.on_key(key(KeyCode::F(10)), &mut engine);
+    let raw = text(&draw(&mut app, &engine, 220, 24));
+    let lines = std::fs::read(format!(
+        "{}/assets/recorded-stream.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    assert_eq!(
+        engine.session(0).unwrap().scrollback.len(),
+        lines
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .count()
+    );
+    assert!(
+        raw.contains("{\"type\":\"result\",\"subtype\":\"success\""),
+        "{raw}"
+    );
+}
+
+#[tokio::test]
+async fn a_one_mebibyte_json_line_and_deep_nesting_render() {
+    let script = "python3 -c \"import json,sys; sys.stdout.write(json.dumps({'type':'assistant','message':{'content':[{'type':'text','text':'x'*((1<<20)-200)}]}})+'\\n'); sys.stdout.write('['*10000+']'*10000+'\\n'); sys.stdout.write(json.dumps({'k':'v'*((1<<20)-100)})+'\\n')\"";
+    let engine = finished(vec![SessionSpec {
+        protocol: sandmux::engine::Protocol::StreamJson,
+        ..sh("big", script)
+    }])
+    .await;
+    let lines: Vec<usize> = engine
+        .session(0)
+        .unwrap()
+        .scrollback
+        .iter()
+        .map(|l| l.bytes.len())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert!(
+        lines[0] > (1 << 20) - 200 && lines[0] <= 1 << 20,
+        "{lines:?}"
+    );
+    let mut app = App::new(&engine);
+    let mut engine = engine;
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let screen = text(&draw(&mut app, &engine, 120, 30));
+        assert!(started.elapsed() < Duration::from_secs(5));
+        if app.panes[0].view != sandmux::engine::View::Raw {
+            assert!(screen.contains("\"k\": \"vvvv"), "{screen}");
+            assert!(
+                screen.contains("chars)"),
+                "the long string is folded: {screen}"
+            );
+        }
+        app.on_key(key(KeyCode::F(10)), &mut engine);
+    }
+}
+
+#[tokio::test]
+async fn titles_show_activity_and_agents_awaiting_input() {
+    let mut engine = Engine::new(EngineOptions::default());
+    let agent = engine
+        .add(SessionSpec {
+            protocol: sandmux::engine::Protocol::StreamJson,
+            ..SessionSpec::local(
+                "agent",
+                vec![env!("CARGO_BIN_EXE_sandmux").into(), "demo-agent".into()],
+            )
+        })
+        .unwrap();
+    engine.add(sh("quiet", "sleep 30")).unwrap();
+    settle(&mut engine, |e| {
+        e.session(agent).unwrap().scrollback.len() == 1
+    })
+    .await;
+    let mut app = App::new(&engine);
+    let screen = text(&draw(&mut app, &engine, 120, 12));
+    assert!(screen.contains("agent · awaiting input"), "{screen}");
+    assert!(screen.contains("1 awaiting input"), "{screen}");
+    // A turn typed into a stream-json pane goes out as a user message; the reply ends it.
+    for c in "hi".chars() {
+        app.on_key(key(KeyCode::Char(c)), &mut engine);
+    }
+    app.on_key(key(KeyCode::Enter), &mut engine);
+    assert!(text(&draw(&mut app, &engine, 120, 12)).contains("agent · working"));
+    settle(&mut engine, |e| e.session(agent).unwrap().awaiting_input).await;
+    let screen = text(&draw(&mut app, &engine, 120, 12));
+    assert!(screen.contains("◆ You said: hi"), "{screen}");
+    assert!(screen.contains("turn done"), "{screen}");
+    assert!(screen.contains("agent · awaiting input"), "{screen}");
+    engine.shutdown(Duration::from_secs(2)).await;
+}

@@ -96,7 +96,8 @@ fn three_sessions_typing_focus_and_quit_in_a_real_terminal() {
         "30",
         &command,
     ]);
-    tmux.wait_for("ticker · running", Duration::from_secs(10));
+    tmux.wait_for(&format!("tick-{token}"), Duration::from_secs(10));
+    tmux.wait_for("ticker · working", Duration::from_secs(5));
     assert_eq!(
         tmux.cmd(&["display", "-p", "-t", "t", "#{alternate_on}"])
             .trim(),

@@ -29,6 +29,31 @@ pub struct Styled {
 }
 
 impl Styled {
+    /// Appends untrusted text, neutralised like output (see [`render`]), in `style`.
+    pub fn push_text(&mut self, text: &str, style: Style) {
+        self.append(render(text.as_bytes(), style));
+    }
+
+    /// Appends already safe text (sandmux's own decorations) in `style`.
+    pub fn push_plain(&mut self, text: &str, style: Style) {
+        for c in text.chars() {
+            self.push(c, style);
+        }
+    }
+
+    /// Appends another styled text.
+    pub fn append(&mut self, other: Styled) {
+        let offset = self.text.len();
+        self.text.push_str(&other.text);
+        for (range, style) in other.runs {
+            let range = range.start + offset..range.end + offset;
+            match self.runs.last_mut() {
+                Some((last, s)) if *s == style && last.end == range.start => last.end = range.end,
+                _ => self.runs.push((range, style)),
+            }
+        }
+    }
+
     fn push(&mut self, c: char, style: Style) {
         let start = self.text.len();
         self.text.push(c);

@@ -17,7 +17,7 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Row, Table,
 use super::keymap::{self, Action};
 use super::layout;
 use super::pane::{Pane, Search, visible_rows};
-use crate::engine::{Command, Engine, Event, SessionState};
+use crate::engine::{Activity, Command, Engine, Event, Protocol, SessionState, View};
 use crate::text::printable;
 
 /// How long a status message stays.
@@ -42,7 +42,19 @@ pub struct App {
 impl App {
     /// A pane for every session of the engine; focus on the first.
     pub fn new(engine: &Engine) -> Self {
-        let mut panes: Vec<Pane> = (0..engine.sessions().len()).map(Pane::new).collect();
+        let mut panes: Vec<Pane> = engine
+            .sessions()
+            .iter()
+            .enumerate()
+            .map(|(id, session)| {
+                let mut pane = Pane::new(id);
+                pane.view = session.spec.view.unwrap_or(match session.spec.protocol {
+                    Protocol::StreamJson => View::Chat,
+                    Protocol::Raw => View::Raw,
+                });
+                pane
+            })
+            .collect();
         if let Some(first) = panes.first_mut() {
             first.set_focused(true);
         }
@@ -280,6 +292,12 @@ impl App {
                 self.command(engine, Command::Clear { session: id });
             }
             Action::Save => self.save(engine),
+            Action::CycleView => {
+                let pane = &mut self.panes[self.focus];
+                pane.view = pane.view.next();
+                let view = pane.view.as_str();
+                self.set_status(format!("view: {view}"));
+            }
             Action::ToggleMark => {
                 let pane = &mut self.panes[self.focus];
                 pane.marked = !pane.marked;
@@ -511,10 +529,18 @@ impl App {
             return;
         };
         let focused = index == self.focus;
+        let activity = session.activity(tokio::time::Instant::now());
         let (state_text, state_style) = match &session.state {
-            SessionState::Running { .. } => {
-                ("running".to_string(), Style::default().fg(Color::Green))
-            }
+            SessionState::Running { .. } => match activity {
+                Activity::AwaitingInput => (
+                    "awaiting input".to_string(),
+                    Style::default()
+                        .fg(Color::Yellow)
+                        .add_modifier(Modifier::BOLD),
+                ),
+                Activity::Working => ("working".to_string(), Style::default().fg(Color::Green)),
+                _ => ("idle".to_string(), Style::default().fg(Color::Gray)),
+            },
             SessionState::Starting { .. } => (
                 session.state.to_string(),
                 Style::default().fg(Color::Yellow),
@@ -557,6 +583,12 @@ impl App {
                     .add_modifier(Modifier::BOLD),
             ));
         }
+        if pane.view != View::Raw {
+            title.push(Span::styled(
+                format!("[{}] ", pane.view.as_str()),
+                Style::default().fg(Color::Blue),
+            ));
+        }
         let mut right = Vec::new();
         if pane.anchor.is_some() {
             let bottom = pane.bottom(&session.scrollback).unwrap_or(0);
@@ -577,8 +609,11 @@ impl App {
                 Style::default().fg(Color::Black).bg(Color::Cyan),
             ));
         }
+        // An unfocused pane that waits for input stands out.
         let border_style = if focused {
             Style::default().fg(Color::Cyan)
+        } else if activity == Activity::AwaitingInput {
+            Style::default().fg(Color::Yellow)
         } else {
             Style::default().fg(Color::DarkGray)
         };
@@ -621,6 +656,7 @@ impl App {
             output_area.width as usize,
             output_area.height as usize,
             pane.search.as_ref(),
+            pane.view,
         );
         frame.render_widget(Paragraph::new(rows), output_area);
         if let Some(text) = failure {
@@ -690,7 +726,24 @@ impl App {
             .filter(|s| s.state.is_live())
             .count();
         let total = engine.sessions().len();
-        let right = format!(" {running}/{total} running ");
+        let now = tokio::time::Instant::now();
+        let mut parts = Vec::new();
+        for (activity, label) in [
+            (Activity::AwaitingInput, "awaiting input"),
+            (Activity::Working, "working"),
+            (Activity::Idle, "idle"),
+        ] {
+            let n = engine
+                .sessions()
+                .iter()
+                .filter(|s| s.activity(now) == activity)
+                .count();
+            if n > 0 {
+                parts.push(format!("{n} {label}"));
+            }
+        }
+        parts.push(format!("{running}/{total} running"));
+        let right = format!(" {} ", parts.join(" · "));
         let left = match self.status() {
             Some(message) => {
                 Span::styled(format!(" {message}"), Style::default().fg(Color::Yellow))
@@ -700,9 +753,11 @@ impl App {
                 Style::default().fg(Color::DarkGray),
             ),
         };
-        let [left_area, right_area] =
-            Layout::horizontal([Constraint::Min(0), Constraint::Length(right.len() as u16)])
-                .areas(area);
+        let [left_area, right_area] = Layout::horizontal([
+            Constraint::Min(0),
+            Constraint::Length(unicode_width::UnicodeWidthStr::width(right.as_str()) as u16),
+        ])
+        .areas(area);
         frame.render_widget(Paragraph::new(TextLine::from(left)), left_area);
         frame.render_widget(
             Paragraph::new(TextLine::from(Span::styled(

@@ -32,6 +32,7 @@ pub enum Action {
     Clear,
     Save,
     ToggleMark,
+    CycleView,
 }
 
 /// One binding: the keys that trigger it, how the help names them, and what it does.
@@ -45,6 +46,7 @@ pub struct Binding {
 const NONE: KeyModifiers = KeyModifiers::NONE;
 const CTRL: KeyModifiers = KeyModifiers::CONTROL;
 const SHIFT: KeyModifiers = KeyModifiers::SHIFT;
+const ALT: KeyModifiers = KeyModifiers::ALT;
 
 /// The bindings of the normal mode, in the order the help shows them.
 pub const BINDINGS: &[Binding] = &[
@@ -155,6 +157,12 @@ pub const BINDINGS: &[Binding] = &[
         label: "F9 / Ctrl-B",
         help: "mark the pane for broadcast: Enter in a marked pane sends to all marked panes",
         action: Action::ToggleMark,
+    },
+    Binding {
+        keys: &[(KeyCode::F(10), NONE), (KeyCode::Char('v'), ALT)],
+        label: "F10 / Alt-V",
+        help: "switch the pane's view: raw, json (pretty-printed), chat (stream-json as a conversation)",
+        action: Action::CycleView,
     },
     Binding {
         keys: &[(KeyCode::F(1), NONE)],

@@ -8,6 +8,7 @@ pub mod layout;
 pub mod logging;
 pub mod pane;
 pub mod terminal;
+pub mod views;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -183,6 +184,8 @@ where
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut dirty = true;
     let mut budget = INGEST_PER_FRAME;
+    // Activity ("working" turns "idle") changes with time alone: redraw once a second.
+    let mut frames = 0u64;
     if let Ok(size) = terminal.size() {
         app.area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
     }
@@ -205,6 +208,10 @@ where
             },
             _ = tick.tick() => {
                 budget = INGEST_PER_FRAME;
+                frames += 1;
+                if frames % FPS == 0 {
+                    dirty = true;
+                }
                 if dirty {
                     if let Ok(size) = terminal.size() {
                         app.area = ratatui::layout::Rect::new(0, 0, size.width, size.height);

@@ -10,7 +10,8 @@ use regex::Regex;
 use unicode_width::UnicodeWidthChar;
 
 use super::ansi::{self, Styled};
-use crate::engine::{Line, Scrollback, SessionId, Stream};
+use super::views;
+use crate::engine::{Line, Scrollback, SessionId, Stream, View};
 
 /// The search of a pane.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +68,8 @@ pub struct Pane {
     /// Marked for broadcast.
     pub marked: bool,
     pub search: Option<Search>,
+    /// How the lines are shown.
+    pub view: View,
 }
 
 const MAX_HISTORY: usize = 1000;
@@ -87,6 +90,7 @@ impl Pane {
             unseen: false,
             marked: false,
             search: None,
+            view: View::Raw,
         }
     }
 
@@ -280,6 +284,7 @@ pub fn visible_rows(
     width: usize,
     height: usize,
     search: Option<&Search>,
+    view: View,
 ) -> Vec<TextLine<'static>> {
     let mut rows: Vec<TextLine<'static>> = Vec::new();
     let (Some(bottom), true) = (bottom, width >= 2 && height > 0) else {
@@ -291,26 +296,28 @@ pub fn visible_rows(
     let mut seq = bottom;
     loop {
         if let Some(line) = scrollback.get(seq) {
-            let mut styled = ansi::render(line.bytes, stream_style(line.stream));
             let shown = match filter {
-                Some(regex) => regex.is_match(&styled.text),
+                Some(regex) => regex.is_match(&ansi::plain(line.bytes)),
                 None => true,
             };
             if shown {
-                if let Some((regex, current)) = highlight {
-                    let style = if current == Some(seq) {
-                        CURRENT_MATCH
-                    } else {
-                        MATCH
-                    };
-                    let ranges: Vec<Range<usize>> = regex
-                        .find_iter(&styled.text)
-                        .filter(|m| !m.is_empty())
-                        .map(|m| m.range())
-                        .collect();
-                    overlay(&mut styled, &ranges, style);
+                let mut wrapped = Vec::new();
+                for mut styled in views::render_line(line.bytes, view, stream_style(line.stream)) {
+                    if let Some((regex, current)) = highlight {
+                        let style = if current == Some(seq) {
+                            CURRENT_MATCH
+                        } else {
+                            MATCH
+                        };
+                        let ranges: Vec<Range<usize>> = regex
+                            .find_iter(&styled.text)
+                            .filter(|m| !m.is_empty())
+                            .map(|m| m.range())
+                            .collect();
+                        overlay(&mut styled, &ranges, style);
+                    }
+                    wrapped.extend(wrap(&styled, width - 1, line.stream));
                 }
-                let mut wrapped = wrap(&styled, width - 1, line.stream);
                 wrapped.append(&mut rows);
                 rows = wrapped;
             }
@@ -412,14 +419,14 @@ mod tests {
     fn the_view_shows_the_newest_lines_at_the_bottom() {
         let sb = sb(&["1", "2", "3", "4"]);
         let pane = Pane::new(0);
-        let rows = visible_rows(&sb, pane.bottom(&sb), 10, 2, None);
+        let rows = visible_rows(&sb, pane.bottom(&sb), 10, 2, None, View::Raw);
         assert_eq!(texts(&rows), vec![" 3", " 4"]);
     }
 
     #[test]
     fn long_lines_wrap_and_the_top_line_is_cut() {
         let sb = sb(&["abcdefghij", "xy"]);
-        let rows = visible_rows(&sb, Some(1), 5, 3, None);
+        let rows = visible_rows(&sb, Some(1), 5, 3, None, View::Raw);
         assert_eq!(texts(&rows), vec![" efgh", " ij", " xy"]);
     }
 
@@ -456,7 +463,7 @@ mod tests {
         assert_eq!(pane.search.as_ref().unwrap().current, Some(0));
         assert!(!pane.find(&s, 3, false));
         assert_eq!(pane.bottom(&s), Some(0), "the view moved to the match");
-        let rows = visible_rows(&s, Some(3), 20, 4, pane.search.as_ref());
+        let rows = visible_rows(&s, Some(3), 20, 4, pane.search.as_ref(), View::Raw);
         let highlighted: Vec<_> = rows[0]
             .spans
             .iter()
@@ -489,7 +496,7 @@ mod tests {
             ..Default::default()
         };
         search.set_query("error".into());
-        let rows = visible_rows(&s, Some(3), 20, 5, Some(&search));
+        let rows = visible_rows(&s, Some(3), 20, 5, Some(&search), View::Raw);
         assert_eq!(texts(&rows), vec![" error 1", " error 2"]);
     }
 
@@ -497,7 +504,7 @@ mod tests {
     fn stderr_rows_carry_a_red_gutter() {
         let mut s = Scrollback::new(ScrollbackLimits::default());
         s.push(Stream::Stderr, b"bad\n");
-        let rows = visible_rows(&s, Some(0), 10, 1, None);
+        let rows = visible_rows(&s, Some(0), 10, 1, None, View::Raw);
         assert_eq!(rows[0].spans[0].content, "▍");
         assert_eq!(rows[1 - 1].spans[1].style.fg, Some(Color::LightRed));
     }
@@ -526,7 +533,7 @@ mod tests {
         let s = sb(&["日本語のテキスト", "x"]);
         for w in 0..4 {
             for h in 0..3 {
-                let _ = visible_rows(&s, Some(1), w, h, None);
+                let _ = visible_rows(&s, Some(1), w, h, None, View::Chat);
             }
         }
     }
