@@ -209,7 +209,7 @@ where
             _ = tick.tick() => {
                 budget = INGEST_PER_FRAME;
                 frames += 1;
-                if frames % FPS == 0 {
+                if frames.is_multiple_of(FPS) {
                     dirty = true;
                 }
                 if dirty {
