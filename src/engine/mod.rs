@@ -206,7 +206,8 @@ impl Session {
         let end = self.scrollback.end_seq();
         let mut seq = self.scan_seq.max(self.scrollback.first_seq());
         let mut next_scan = end;
-        while seq < end {
+        // Only stream-json sessions need every new line looked at.
+        while seq < end && self.spec.protocol == Protocol::StreamJson {
             let Some(line) = self.scrollback.get(seq) else {
                 break;
             };
