@@ -535,3 +535,51 @@ fn the_readme_example_script_passes() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn the_tui_refuses_bad_input_before_taking_the_terminal() {
+    let fx = Fixture::new();
+    fx.write(
+        "bad.toml",
+        "[[session]]\nname = \"a\"\ncommand = [\"cat\"]\nview = \"tree\"\n",
+    );
+    let out = sandmux()
+        .current_dir(fx.dir.path())
+        .args(["--config", "bad.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).trim(),
+        "sandmux: bad.toml:4:8: unknown view `tree` (known: raw, json, chat)"
+    );
+    assert!(out.stdout.is_empty(), "nothing reached the terminal");
+
+    let out = sandmux()
+        .current_dir(fx.dir.path())
+        .args(["-s", "x='unclosed"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unclosed quote"), "{}", stderr(&out));
+
+    let out = sandmux()
+        .current_dir(fx.dir.path())
+        .args(["-s", "a=cat", "-s", "a=cat"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("a session named `a` already exists"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn without_sessions_or_a_config_sandmux_prints_help() {
+    let fx = Fixture::new();
+    let out = sandmux().current_dir(fx.dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("Usage: sandmux"), "{}", stdout(&out));
+}
