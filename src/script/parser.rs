@@ -1056,45 +1056,20 @@ mod tests {
         let (_, c, m) = err("session a: cat\nkill a NOPE");
         assert_eq!(c, 8);
         assert!(m.contains("unknown signal"));
-        assert!(err("session a cat").2.contains("expected `:`"));
-        assert!(
-            err("session a: cat\nsession a: cat")
-                .2
-                .contains("already declared")
-        );
-        assert!(
-            err("session a b: cat")
-                .2
-                .contains("expected `:` after the session name")
-        );
-        assert!(
-            err("session bad/name: cat")
-                .2
-                .contains("invalid session name")
-        );
-        assert!(err("session a:   ").2.contains("expected a command"));
-        assert!(err("session a: 'unclosed").2.contains("unclosed quote"));
-        assert!(
-            err("session a: cat\nexpect a stdout")
-                .2
-                .contains("expected a pattern")
-        );
-        assert!(
-            err("session a: cat\nexpect a bare")
-                .2
-                .contains("expected a pattern")
-        );
-        assert!(
-            err("session a: cat\nwrite a bare")
-                .2
-                .contains("double-quoted")
-        );
-        assert!(
-            err("session a: cat\nclose a now")
-                .2
-                .contains("unexpected `now`")
-        );
-        assert!(err("session a: cat\nsend a \"\\q\"").0 == 2);
+        for (src, needle) in [
+            ("session a cat", "expected `:`"),
+            ("session a: cat\nsession a: cat", "already declared"),
+            ("session a b: cat", "expected `:` after the session name"),
+            ("session bad/name: cat", "invalid session name"),
+            ("session a:   ", "expected a command"),
+            ("session a: 'unclosed", "unclosed quote"),
+            ("session a: cat\nexpect a stdout", "expected a pattern"),
+            ("session a: cat\nexpect a bare", "expected a pattern"),
+            ("session a: cat\nwrite a bare", "double-quoted"),
+            ("session a: cat\nclose a now", "unexpected `now`"),
+        ] {
+            assert!(err(src).2.contains(needle), "{src}: {}", err(src).2);
+        }
         assert!(err("set colour red").2.contains("unknown setting"));
         assert!(err("sleep").2.contains("expected a duration"));
         let (_, c, m) = err("session a: cat\nsend a \"\\xZZ\"");

@@ -273,16 +273,24 @@ fn assistant_lines(value: &Value) -> Vec<Styled> {
                     (&first, DIM.add_modifier(Modifier::ITALIC), true),
                 ]));
             }
-            _ => lines.push(line(&[
-                ("  ", DIM, false),
-                (&compact(&block, SHORT), DIM, true),
-            ])),
+            _ => lines.push(other_block(&block)),
         }
     }
+    or_json(lines, value)
+}
+
+/// A content block of a kind the chat view does not know: one dim line of compact JSON.
+fn other_block(block: &Value) -> Styled {
+    line(&[("  ", DIM, false), (&compact(block, SHORT), DIM, true)])
+}
+
+/// The event as JSON when nothing of it could be shown as conversation.
+fn or_json(lines: Vec<Styled>, value: &Value) -> Vec<Styled> {
     if lines.is_empty() {
-        lines = json_lines(value);
+        json_lines(value)
+    } else {
+        lines
     }
-    lines
 }
 
 fn user_lines(value: &Value) -> Vec<Styled> {
@@ -322,16 +330,10 @@ fn user_lines(value: &Value) -> Vec<Styled> {
                 let text = block.get("text").and_then(Value::as_str).unwrap_or("");
                 lines.extend(text_block("› ", you, text, you));
             }
-            _ => lines.push(line(&[
-                ("  ", DIM, false),
-                (&compact(&block, SHORT), DIM, true),
-            ])),
+            _ => lines.push(other_block(&block)),
         }
     }
-    if lines.is_empty() {
-        lines = json_lines(value);
-    }
-    lines
+    or_json(lines, value)
 }
 
 fn result_lines(value: &Value) -> Vec<Styled> {
