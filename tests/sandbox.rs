@@ -236,109 +236,75 @@ fn run_live(fx: &Fixture, env: &[(&str, PathBuf)], script: &str) -> std::process
     cmd.timeout(Duration::from_secs(600)).output().unwrap()
 }
 
-#[test]
-fn live_turn_by_turn_echo_in_a_sandbox() {
-    let fx = Fixture::new();
-    let Some((rootfs, env)) = live_sandboxes(&fx) else {
-        return;
-    };
-    let mut script = format!(
-        "session echo sandbox=smx-echo-{} image={}: sed -u \"s/^/ack:/\"\n",
-        std::process::id(),
-        rootfs.display()
+/// How a script declares a session: in a sandbox (live) or locally (the local twins).
+type Decl<'a> = &'a dyn Fn(&str, &str) -> String;
+
+fn in_sandbox(rootfs: &std::path::Path, tag: &str) -> impl Fn(&str, &str) -> String {
+    let (rootfs, tag) = (
+        rootfs.display().to_string(),
+        format!("{tag}-{}", std::process::id()),
     );
+    move |name, sandbox| format!("session {name} sandbox={sandbox}-{tag} image={rootfs}:")
+}
+
+fn locally(name: &str, _sandbox: &str) -> String {
+    format!("session {name}:")
+}
+
+fn echo_turns_script(decl: Decl) -> String {
+    let mut script = format!("{} {}\n", decl("echo", "smx-echo"), echo_bot("ack"));
     for i in 1..=10 {
         script.push_str(&format!(
             "send echo turn{i}\nexpect echo stdout /^ack:turn{i}$/ within 10s\n"
         ));
     }
     script.push_str("close echo\nwait echo exit 0 within 20s\n");
-    let out = run_live(&fx, &env, &script);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    script
 }
 
-#[test]
-fn live_timeout_missing_command_and_big_stdin() {
-    let fx = Fixture::new();
-    let Some((rootfs, env)) = live_sandboxes(&fx) else {
-        return;
-    };
-    let sb = format!("smx-misc-{}", std::process::id());
-    // Overrunning `within` fails promptly and kills the exec.
-    let script = format!(
-        "session slow sandbox={sb} image={}: sleep 60\nexpect slow \"never\" within 1s\n",
-        rootfs.display()
-    );
-    let started = std::time::Instant::now();
-    let out = run_live(&fx, &env, &script);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("no match within 1.00s"),
-        "{}",
-        stderr(&out)
-    );
-    assert!(started.elapsed() < Duration::from_secs(120));
-    // A command that does not exist in the guest.
-    let script = format!(
-        "session ghost sandbox={sb} image={}: no-such-guest-command\n",
-        rootfs.display()
-    );
-    let out = run_live(&fx, &env, &script);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(
-        stderr(&out).contains("command not found in the sandbox: no-such-guest-command"),
-        "{}",
-        stderr(&out)
-    );
-    // 1 MiB of stdin arrives intact.
-    let data: String = (0..16384).map(|i| format!("{:063}\n", i)).collect();
+fn timeout_script(decl: Decl) -> String {
+    format!(
+        "{} sleep 60\nexpect slow \"never\" within 1s\n",
+        decl("slow", "smx-misc")
+    )
+}
+
+fn missing_command_script(decl: Decl) -> String {
+    format!("{} no-such-guest-command\n", decl("ghost", "smx-misc"))
+}
+
+/// 1 MiB through stdin in 8 KiB `write` steps, then its SHA-256 expected back.
+fn big_stdin_script(decl: Decl) -> String {
+    let data: String = (0..16384).map(|i| format!("{i:063}\n")).collect();
     assert_eq!(data.len(), 1 << 20);
-    let mut hasher_input = data.clone().into_bytes();
-    let expected = sha256_hex(&mut hasher_input);
-    let mut script = format!(
-        "session sum sandbox={sb} image={}: sha256sum\n",
-        rootfs.display()
-    );
+    let expected = sha256_hex(&mut data.clone().into_bytes());
+    let mut script = format!("{} sha256sum\n", decl("sum", "smx-misc"));
     for chunk in data.as_bytes().chunks(8192) {
-        let quoted: String = chunk
-            .iter()
-            .map(|b| {
-                if *b == b'\n' {
-                    "\\n".to_string()
-                } else {
-                    (*b as char).to_string()
-                }
-            })
-            .collect();
+        let quoted = String::from_utf8(chunk.to_vec())
+            .unwrap()
+            .replace('\n', "\\n");
         script.push_str(&format!("write sum \"{quoted}\"\n"));
     }
     script.push_str(&format!(
         "close sum\nexpect sum \"{expected}\" within 30s\nwait sum exit 0\n"
     ));
-    let out = run_live(&fx, &env, &script);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    script
 }
 
-#[test]
-fn live_four_execs_in_one_sandbox_and_one_in_another_turn_by_turn() {
-    let fx = Fixture::new();
-    let Some((rootfs, env)) = live_sandboxes(&fx) else {
-        return;
-    };
-    let (a, b) = (
-        format!("smx-a-{}", std::process::id()),
-        format!("smx-b-{}", std::process::id()),
-    );
+/// Four sessions in one sandbox and one in another, driven turn by turn at the same time.
+fn concurrent_script(decl: Decl) -> String {
     let mut script = String::new();
     for i in 0..4 {
         script.push_str(&format!(
-            "session s{i} sandbox={a} image={}: sed -u \"s/^/s{i}:/\"\n",
-            rootfs.display()
+            "{} {}\n",
+            decl(&format!("s{i}"), "smx-a"),
+            echo_bot(&format!("s{i}"))
         ));
     }
     script.push_str(&format!(
-        "session other sandbox={b} image={}: sed -u \"s/^/other:/\"\n",
-        rootfs.display()
+        "{} {}\n",
+        decl("other", "smx-b"),
+        echo_bot("other")
     ));
     let names = ["s0", "s1", "s2", "s3", "other"];
     for turn in 0..5 {
@@ -352,8 +318,110 @@ fn live_four_execs_in_one_sandbox_and_one_in_another_turn_by_turn() {
     for n in names {
         script.push_str(&format!("close {n}\nwait {n} exit 0 within 20s\n"));
     }
-    let out = run_live(&fx, &env, &script);
+    script
+}
+
+#[test]
+fn the_live_scripts_pass_as_local_sessions() {
+    // The same scripts as the live tests, on host processes, so a mistake in a script cannot
+    // hide behind a missing KVM.
+    let fx = Fixture::new();
+    for script in [
+        echo_turns_script(&locally),
+        big_stdin_script(&locally),
+        concurrent_script(&locally),
+    ] {
+        let out = run_live(&fx, &[], &script);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let out = run_live(&fx, &[], &timeout_script(&locally));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no match within 1.00s"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn live_turn_by_turn_echo_in_a_sandbox() {
+    let fx = Fixture::new();
+    let Some((rootfs, env)) = live_sandboxes(&fx) else {
+        return;
+    };
+    let out = run_live(&fx, &env, &echo_turns_script(&in_sandbox(&rootfs, "echo")));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn live_timeout_missing_command_and_big_stdin() {
+    let fx = Fixture::new();
+    let Some((rootfs, env)) = live_sandboxes(&fx) else {
+        return;
+    };
+    let decl = in_sandbox(&rootfs, "misc");
+    // Overrunning `within` fails promptly and kills the exec.
+    let started = std::time::Instant::now();
+    let out = run_live(&fx, &env, &timeout_script(&decl));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("no match within 1.00s"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(started.elapsed() < Duration::from_secs(120));
+    // A command that does not exist in the guest.
+    let out = run_live(&fx, &env, &missing_command_script(&decl));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("command not found in the sandbox: no-such-guest-command"),
+        "{}",
+        stderr(&out)
+    );
+    // 1 MiB of stdin arrives intact.
+    let out = run_live(&fx, &env, &big_stdin_script(&decl));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn live_four_execs_in_one_sandbox_and_one_in_another_turn_by_turn() {
+    let fx = Fixture::new();
+    let Some((rootfs, env)) = live_sandboxes(&fx) else {
+        return;
+    };
+    let out = run_live(&fx, &env, &concurrent_script(&in_sandbox(&rootfs, "conc")));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn the_busybox_echo_bot_answers_turn_by_turn_locally() {
+    // The live tests' guest commands, checked on the host's busybox so a typo cannot hide
+    // behind a missing KVM.
+    if !std::path::Path::new("/bin/busybox").exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs busybox-static"
+        );
+        eprintln!("skipped: no /bin/busybox");
+        return;
+    }
+    let fx = Fixture::new();
+    let bot = echo_bot("ack").replacen("sh -c", "/bin/busybox sh -c", 1);
+    let mut script = format!("session echo: {bot}\n");
+    for i in 1..=3 {
+        script.push_str(&format!(
+            "send echo turn{i}\nexpect echo stdout /^ack:turn{i}$/ within 5s\n"
+        ));
+    }
+    script.push_str("close echo\nwait echo exit 0\nsession sum: /bin/busybox sha256sum\nwrite sum \"abc\"\nclose sum\nexpect sum \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"\n");
+    let out = fx.run(&script, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// An echo bot for busybox guests: busybox `sed` has no `-u`, but the shell's `echo` writes
+/// each reply at once.
+fn echo_bot(prefix: &str) -> String {
+    format!("sh -c \"while read -r line; do echo {prefix}:\\$line; done\"")
 }
 
 /// SHA-256 with the host's sha256sum (what the guest's busybox computes too).
