@@ -85,9 +85,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
             );
             let mut outcome = runner.run(&[]).await;
             outcome.end = RunEnd::Failed;
-            drop(runner);
-            engine.shutdown(std::time::Duration::from_secs(5)).await;
-            return finish(&args, &script_name, &outcome, &engine);
+            outcome
         }
     };
     drop(runner);

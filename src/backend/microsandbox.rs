@@ -370,9 +370,7 @@ pub fn describe_error(err: &MicrosandboxError, name: &str) -> String {
         MicrosandboxError::Runtime(detail)
             if detail.contains("before agent relay became available") =>
         {
-            format!(
-                "sandbox `{name}` could not boot: its VM exited before the agent came up ({detail}); this machine may not run VMs (no usable KVM?): run `sandmux doctor`, and see `msb logs --source system {name}`"
-            )
+            could_not_boot(name, detail)
         }
         MicrosandboxError::Runtime(detail)
             if detail.contains("launch contract") || detail.contains("upgrade required") =>
@@ -384,10 +382,7 @@ pub fn describe_error(err: &MicrosandboxError, name: &str) -> String {
         MicrosandboxError::BootStart { name, err }
             if err.message.contains("before agent relay") =>
         {
-            format!(
-                "sandbox `{name}` could not boot: its VM exited before the agent came up ({}); this machine may not run VMs (no usable KVM?): run `sandmux doctor`, and see `msb logs --source system {name}`",
-                err.message
-            )
+            could_not_boot(name, &err.message)
         }
         MicrosandboxError::BootStart { name, err } => format!(
             "sandbox `{name}` failed to boot: {}; see `msb logs --source system {name}` and run `sandmux doctor`",
@@ -416,6 +411,13 @@ pub fn describe_error(err: &MicrosandboxError, name: &str) -> String {
         }
         other => format!("sandbox `{name}`: {other}"),
     }
+}
+
+/// A VM that exited before its agent came up: almost always no usable KVM.
+fn could_not_boot(name: &str, detail: &str) -> String {
+    format!(
+        "sandbox `{name}` could not boot: its VM exited before the agent came up ({detail}); this machine may not run VMs (no usable KVM?): run `sandmux doctor`, and see `msb logs --source system {name}`"
+    )
 }
 
 /// Writes stdin through the SDK's sink, in order; `None` closes it (EOF).

@@ -252,7 +252,7 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Step, Pars
             let bytes = cursor.quoted()?;
             let text = String::from_utf8(bytes)
                 .map_err(|_| cursor.error("the message is not valid UTF-8"))?;
-            let within = optional_within(cursor)?;
+            let within = optional_within(cursor, "")?;
             StepKind::Turn {
                 session,
                 text,
@@ -533,21 +533,7 @@ fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind
             ));
         }
     };
-    let mut within = None;
-    cursor.skip_ws();
-    if !cursor.at_step_end() {
-        let col = cursor.col();
-        match cursor.word() {
-            "within" => within = Some(duration(cursor)?),
-            other => {
-                return Err(cursor.error_at(
-                    col,
-                    format!("unexpected `{other}` after the pattern: expected `within DURATION`"),
-                ));
-            }
-        }
-    }
-    cursor.end_of_step()?;
+    let within = optional_within(cursor, " after the pattern")?;
     Ok(StepKind::Expect {
         session,
         stream,
@@ -627,7 +613,7 @@ fn parse_expect_json(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Ste
             ));
         }
     };
-    let within = optional_within(cursor)?;
+    let within = optional_within(cursor, "")?;
     Ok(StepKind::ExpectJson {
         session,
         pointer,
@@ -655,8 +641,9 @@ fn value_text(cursor: &mut Cursor<'_>) -> String {
     rest[..end].trim().to_string()
 }
 
-/// An optional `within DURATION`, then the end of the step.
-fn optional_within(cursor: &mut Cursor<'_>) -> Result<Option<Duration>, ParseError> {
+/// An optional `within DURATION`, then the end of the step. `after` says where an
+/// unexpected word stands (" after the pattern"), for the message.
+fn optional_within(cursor: &mut Cursor<'_>, after: &str) -> Result<Option<Duration>, ParseError> {
     cursor.skip_ws();
     let mut within = None;
     if !cursor.at_step_end() {
@@ -666,7 +653,7 @@ fn optional_within(cursor: &mut Cursor<'_>) -> Result<Option<Duration>, ParseErr
             other => {
                 return Err(cursor.error_at(
                     col,
-                    format!("unexpected `{other}`: expected `within DURATION`"),
+                    format!("unexpected `{other}`{after}: expected `within DURATION`"),
                 ));
             }
         }

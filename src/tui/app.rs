@@ -531,16 +531,16 @@ impl App {
         let focused = index == self.focus;
         let activity = session.activity(tokio::time::Instant::now());
         let (state_text, state_style) = match &session.state {
-            SessionState::Running { .. } => match activity {
-                Activity::AwaitingInput => (
-                    "awaiting input".to_string(),
-                    Style::default()
+            SessionState::Running { .. } => (
+                activity.as_str().to_string(),
+                match activity {
+                    Activity::AwaitingInput => Style::default()
                         .fg(Color::Yellow)
                         .add_modifier(Modifier::BOLD),
-                ),
-                Activity::Working => ("working".to_string(), Style::default().fg(Color::Green)),
-                _ => ("idle".to_string(), Style::default().fg(Color::Gray)),
-            },
+                    Activity::Working => Style::default().fg(Color::Green),
+                    _ => Style::default().fg(Color::Gray),
+                },
+            ),
             SessionState::Starting { .. } => (
                 session.state.to_string(),
                 Style::default().fg(Color::Yellow),
@@ -728,18 +728,14 @@ impl App {
         let total = engine.sessions().len();
         let now = tokio::time::Instant::now();
         let mut parts = Vec::new();
-        for (activity, label) in [
-            (Activity::AwaitingInput, "awaiting input"),
-            (Activity::Working, "working"),
-            (Activity::Idle, "idle"),
-        ] {
+        for activity in [Activity::AwaitingInput, Activity::Working, Activity::Idle] {
             let n = engine
                 .sessions()
                 .iter()
                 .filter(|s| s.activity(now) == activity)
                 .count();
             if n > 0 {
-                parts.push(format!("{n} {label}"));
+                parts.push(format!("{n} {}", activity.as_str()));
             }
         }
         parts.push(format!("{running}/{total} running"));

@@ -44,9 +44,9 @@ pub fn config_path(args: &TuiArgs) -> Option<PathBuf> {
 /// Parses `-s NAME=COMMAND LINE` (or just `COMMAND LINE`, named after the program).
 pub fn parse_session_arg(arg: &str, taken: &[String]) -> Result<SessionSpec, String> {
     let (name, command) = match arg.split_once('=') {
+        // `valid_name` already rules out `/`; a dotted name needs a command after `=`.
         Some((name, command))
-            if valid_name(name) && !name.contains(['/', '.'])
-                || valid_name(name) && !command.is_empty() && !name.contains('/') =>
+            if valid_name(name) && (!name.contains('.') || !command.is_empty()) =>
         {
             (Some(name.to_string()), command)
         }
