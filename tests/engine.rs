@@ -3,28 +3,13 @@
 
 mod common;
 
+use common::{settle, sh};
+
 use std::time::Duration;
 
 use sandmux::engine::{
-    Command, Engine, EngineOptions, Event, ExitStatus, Program, SessionSpec, SessionState,
+    Command, Engine, EngineOptions, Event, ExitStatus, SessionSpec, SessionState,
 };
-
-fn sh(name: &str, script: &str) -> SessionSpec {
-    SessionSpec {
-        program: Program::Shell(script.into()),
-        ..SessionSpec::local(name, vec![])
-    }
-}
-
-/// Applies events until `done` holds, failing after 10 s.
-async fn until(engine: &mut Engine, mut done: impl FnMut(&Engine) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done(engine) {
-        tokio::time::timeout_at(deadline, engine.next_event())
-            .await
-            .expect("timed out waiting for the engine");
-    }
-}
 
 fn text(engine: &Engine, id: usize) -> String {
     engine
@@ -51,11 +36,11 @@ async fn send_line_reaches_the_program_and_output_comes_back_tagged() {
             text: "hi".into(),
         })
         .unwrap();
-    until(&mut engine, |e| text(e, id).contains("ack:hi")).await;
+    settle(&mut engine, |e| text(e, id).contains("ack:hi")).await;
     let line = engine.session(id).unwrap().scrollback.at(0).unwrap();
     assert_eq!(line.stream, sandmux::engine::Stream::Stdout);
     engine.apply(Command::CloseStdin { session: id }).unwrap();
-    until(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
+    settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
     assert_eq!(
         engine.session(id).unwrap().state,
         SessionState::Exited(ExitStatus::code(0))
@@ -72,11 +57,11 @@ async fn kill_stops_the_whole_process_group() {
     let id = engine
         .add(sh("stubborn", "trap '' TERM; sleep 60 & echo $!; wait"))
         .unwrap();
-    until(&mut engine, |e| text(e, id).lines().count() == 1).await;
+    settle(&mut engine, |e| text(e, id).lines().count() == 1).await;
     let child: i32 = text(&engine, id).trim().parse().unwrap();
     assert!(common::alive(child));
     engine.apply(Command::Kill { session: id }).unwrap();
-    until(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
+    settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
     match &engine.session(id).unwrap().state {
         SessionState::Exited(status) => assert_eq!(status.signal, Some(libc::SIGKILL)),
         other => panic!("{other:?}"),
@@ -96,14 +81,14 @@ async fn signals_reach_the_program() {
             "trap 'echo got-int' INT; echo ready; while :; do sleep 0.05; done",
         ))
         .unwrap();
-    until(&mut engine, |e| text(e, id).contains("ready")).await;
+    settle(&mut engine, |e| text(e, id).contains("ready")).await;
     engine
         .apply(Command::Signal {
             session: id,
             signal: libc::SIGINT,
         })
         .unwrap();
-    until(&mut engine, |e| text(e, id).contains("got-int")).await;
+    settle(&mut engine, |e| text(e, id).contains("got-int")).await;
     engine.shutdown(Duration::from_secs(5)).await;
     assert!(!engine.any_live());
 }
@@ -112,9 +97,9 @@ async fn signals_reach_the_program() {
 async fn restart_runs_the_same_spec_again_and_ignores_the_old_run() {
     let mut engine = Engine::new(EngineOptions::default());
     let id = engine.add(sh("counter", "echo start; sleep 60")).unwrap();
-    until(&mut engine, |e| text(e, id).contains("start")).await;
+    settle(&mut engine, |e| text(e, id).contains("start")).await;
     engine.apply(Command::Restart { session: id }).unwrap();
-    until(&mut engine, |e| text(e, id).matches("start").count() == 2).await;
+    settle(&mut engine, |e| text(e, id).matches("start").count() == 2).await;
     let session = engine.session(id).unwrap();
     assert_eq!(session.starts, 2);
     assert!(matches!(session.state, SessionState::Running { .. }));
@@ -132,7 +117,7 @@ async fn restart_runs_the_same_spec_again_and_ignores_the_old_run() {
 async fn input_to_an_ended_session_is_refused_with_a_warning() {
     let mut engine = Engine::new(EngineOptions::default());
     let id = engine.add(sh("brief", "exit 0")).unwrap();
-    until(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
+    settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
     let event = engine
         .apply(Command::SendLine {
             session: id,
@@ -152,7 +137,7 @@ async fn clear_empties_the_scrollback_but_not_the_transcript() {
     let id = engine
         .add(sh("talk", "echo one; read x; echo two"))
         .unwrap();
-    until(&mut engine, |e| text(e, id).contains("one")).await;
+    settle(&mut engine, |e| text(e, id).contains("one")).await;
     engine.apply(Command::Clear { session: id }).unwrap();
     assert!(engine.session(id).unwrap().scrollback.is_empty());
     engine
@@ -161,7 +146,7 @@ async fn clear_empties_the_scrollback_but_not_the_transcript() {
             text: "go".into(),
         })
         .unwrap();
-    until(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
+    settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
     assert_eq!(text(&engine, id), "two\n");
     drop(engine);
     let records = common::transcript(&dir.path().join("talk.jsonl"));
@@ -178,7 +163,7 @@ async fn a_failing_session_leaves_the_others_running() {
     let good = engine
         .add(SessionSpec::local("good", vec!["cat".into()]))
         .unwrap();
-    until(&mut engine, |e| !e.session(bad).unwrap().state.is_live()).await;
+    settle(&mut engine, |e| !e.session(bad).unwrap().state.is_live()).await;
     match &engine.session(bad).unwrap().state {
         SessionState::Failed { reason } => assert_eq!(
             reason,
@@ -192,7 +177,7 @@ async fn a_failing_session_leaves_the_others_running() {
             text: "fine".into(),
         })
         .unwrap();
-    until(&mut engine, |e| text(e, good).contains("fine")).await;
+    settle(&mut engine, |e| text(e, good).contains("fine")).await;
     engine.shutdown(Duration::from_secs(5)).await;
 }
 

@@ -1,5 +1,7 @@
 //! Whole-screen tests of the TUI: real sessions, the real App, ratatui's TestBackend.
 
+mod common;
+
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -7,15 +9,10 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-use sandmux::engine::{Engine, EngineOptions, Program, SessionSpec};
+use sandmux::engine::{Engine, EngineOptions, SessionSpec};
 use sandmux::tui::app::App;
 
-fn sh(name: &str, script: &str) -> SessionSpec {
-    SessionSpec {
-        program: Program::Shell(script.into()),
-        ..SessionSpec::local(name, vec![])
-    }
-}
+use common::{settle, sh};
 
 /// An engine whose sessions have all run to their end.
 async fn finished(specs: Vec<SessionSpec>) -> Engine {
@@ -25,15 +22,6 @@ async fn finished(specs: Vec<SessionSpec>) -> Engine {
     }
     settle(&mut engine, |e| !e.any_live()).await;
     engine
-}
-
-async fn settle(engine: &mut Engine, mut done: impl FnMut(&Engine) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !done(engine) {
-        tokio::time::timeout_at(deadline, engine.next_event())
-            .await
-            .expect("engine timed out");
-    }
 }
 
 fn draw(app: &mut App, engine: &Engine, width: u16, height: u16) -> Buffer {

@@ -30,6 +30,25 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Runs sandmux with `args` in a `width`x`height` terminal; when it exits, the shell
+    /// prints `SANDMUX-EXITED-<status>` and stays, so the screen can be read afterwards.
+    fn start(&self, args: &str, width: u16, height: u16) {
+        let bin = assert_cmd::cargo::cargo_bin("sandmux");
+        let command = format!("{} {args}; echo SANDMUX-EXITED-$?; sleep 60", bin.display());
+        let (width, height) = (width.to_string(), height.to_string());
+        self.cmd(&[
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            &width,
+            "-y",
+            &height,
+            &command,
+        ]);
+    }
+
     fn screen(&self) -> String {
         self.cmd(&["capture-pane", "-p", "-t", "t"])
     }
@@ -80,22 +99,13 @@ fn processes_with(token: &str) -> usize {
 fn three_sessions_typing_focus_and_quit_in_a_real_terminal() {
     let token = format!("tok{}", std::process::id());
     let tmux = Tmux::new("e2e");
-    let bin = assert_cmd::cargo::cargo_bin("sandmux");
-    let command = format!(
-        "{bin} --log-file /tmp/{token}.log -s 'echo=sed -u s/^/ack-{token}:/' -s 'upper=sh -c \"while read l; do echo $l | tr a-z A-Z; done; : {token}\"' -s 'ticker=sh -c \"while :; do echo tick-{token}; sleep 1; done\"'; echo SANDMUX-EXITED-$?; sleep 60",
-        bin = bin.display()
+    tmux.start(
+        &format!(
+            "--log-file /tmp/{token}.log -s 'echo=sed -u s/^/ack-{token}:/' -s 'upper=sh -c \"while read l; do echo $l | tr a-z A-Z; done; : {token}\"' -s 'ticker=sh -c \"while :; do echo tick-{token}; sleep 1; done\"'"
+        ),
+        150,
+        30,
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "150",
-        "-y",
-        "30",
-        &command,
-    ]);
     tmux.wait_for(&format!("tick-{token}"), Duration::from_secs(10));
     tmux.wait_for("ticker · working", Duration::from_secs(5));
     assert_eq!(
@@ -162,22 +172,13 @@ fn three_sessions_typing_focus_and_quit_in_a_real_terminal() {
 fn sigterm_to_the_tui_quits_cleanly() {
     let token = format!("term{}", std::process::id());
     let tmux = Tmux::new("term");
-    let bin = assert_cmd::cargo::cargo_bin("sandmux");
-    let command = format!(
-        "{bin} --log-file /tmp/{token}.log -s 'sleeper=sh -c \"echo up; sleep 300; : {token}\"'; echo SANDMUX-EXITED-$?; sleep 60",
-        bin = bin.display()
+    tmux.start(
+        &format!(
+            "--log-file /tmp/{token}.log -s 'sleeper=sh -c \"echo up; sleep 300; : {token}\"'"
+        ),
+        100,
+        20,
     );
-    tmux.cmd(&[
-        "new-session",
-        "-d",
-        "-s",
-        "t",
-        "-x",
-        "100",
-        "-y",
-        "20",
-        &command,
-    ]);
     tmux.wait_for("up", Duration::from_secs(10));
     let pid = tmux.cmd(&["display", "-p", "-t", "t", "#{pane_pid}"]);
     let children = Command::new("pgrep")

@@ -71,6 +71,27 @@ pub fn stream_bytes(records: &[serde_json::Value], stream: &str) -> Vec<u8> {
         .collect()
 }
 
+/// A session running `script` under `sh -c`.
+pub fn sh(name: &str, script: &str) -> sandmux::engine::SessionSpec {
+    sandmux::engine::SessionSpec {
+        program: sandmux::engine::Program::Shell(script.into()),
+        ..sandmux::engine::SessionSpec::local(name, vec![])
+    }
+}
+
+/// Applies engine events until `done` holds, failing after 10 s.
+pub async fn settle(
+    engine: &mut sandmux::engine::Engine,
+    mut done: impl FnMut(&sandmux::engine::Engine) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !done(engine) {
+        tokio::time::timeout_at(deadline, engine.next_event())
+            .await
+            .expect("timed out waiting for the engine");
+    }
+}
+
 /// Whether a process with this pid still exists (and is not a zombie).
 pub fn alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
