@@ -583,3 +583,27 @@ fn without_sessions_or_a_config_sandmux_prints_help() {
     assert_eq!(out.status.code(), Some(0));
     assert!(stdout(&out).contains("Usage: sandmux"), "{}", stdout(&out));
 }
+
+#[test]
+fn sessions_get_default_signals_even_when_sandmux_runs_with_signals_ignored() {
+    // A background job of a non-interactive shell starts with SIGINT and SIGQUIT ignored
+    // (nohup and some CI runners ignore others); sessions must not inherit that. SIGQUIT,
+    // for which sandmux installs no handler of its own, shows it through the binary.
+    let fx = Fixture::new();
+    let script = fx.write(
+        "t.smx",
+        "session trap: sh -c \"trap 'echo got-quit' QUIT; echo ready; while :; do sleep 0.05; done\"\n\
+         expect trap \"ready\"\n\
+         kill trap QUIT\n\
+         expect trap \"got-quit\" within 5s\n",
+    );
+    let out = std::process::Command::new("sh")
+        .current_dir(fx.dir.path())
+        .arg("-c")
+        .arg("trap '' INT QUIT; exec \"$0\" run \"$1\"")
+        .arg(assert_cmd::cargo::cargo_bin("sandmux"))
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

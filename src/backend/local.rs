@@ -104,6 +104,19 @@ fn build_command(spec: &SessionSpec) -> Option<(String, Command)> {
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
+    // sandmux may itself run with signals ignored (a background job, nohup, a CI runner);
+    // a child inherits that, and a shell cannot even trap a signal ignored on entry. Each
+    // session starts with the default dispositions, so Ctrl-C and `kill` reach it.
+    // SAFETY: the closure runs in the child between fork and exec and only calls
+    // signal(2), which is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+            Ok(())
+        });
+    }
     Some((program.clone(), command))
 }
 
