@@ -1,7 +1,10 @@
 //! `sandmux demo-agent`: a stand-in agent CLI that speaks stream-json, so the demo and the
 //! tests need nothing installed. It prints a `system`/`init` event, then for every input
-//! line (a stream-json user message, or plain text) an assistant message, a tool use and its
-//! result when asked to look something up, and a `result` event that ends the turn.
+//! line (a stream-json user message) an assistant message, a tool use and its result when
+//! asked to look something up, and a `result` event that ends the turn.
+//!
+//! It is as strict as a real agent CLI run with `--input-format stream-json`: a line that is
+//! not a JSON user message gets a line on stderr and an error `result`, never an answer.
 //!
 //! A message containing "fail" ends its turn with `is_error: true`; one containing
 //! "slow" takes a second.
@@ -31,19 +34,20 @@ pub fn run(delay: Duration) -> i32 {
     for (turn, line) in std::io::stdin().lock().lines().enumerate() {
         let Ok(line) = line else { break };
         let started = Instant::now();
-        let text = match stream_json::parse_line(line.as_bytes()) {
-            Some(v) if stream_json::event_type(&v) == Some("user") => stream_json::content_text(
-                v.get("message")
-                    .and_then(|m| m.get("content"))
-                    .unwrap_or(&Value::Null),
-            ),
-            Some(_) => {
-                let _ = emit(
-                    json!({"type": "system", "subtype": "warning", "session_id": session, "message": "ignored a line that is not a user message"}),
-                );
+        let text = match user_turn(&line) {
+            Ok(Some(text)) => text,
+            Ok(None) => continue,
+            Err(why) => {
+                // What a real agent CLI in stream-json mode does with input it cannot read:
+                // a line on stderr and a failed turn.
+                eprintln!("Error: invalid stream-json input line {}: {why}", turn + 1);
+                let _ = emit(json!({
+                    "type": "result", "subtype": "error_during_execution", "is_error": true,
+                    "num_turns": 0, "duration_ms": 0, "result": format!("invalid input: {why}"),
+                    "session_id": session,
+                }));
                 continue;
             }
-            None => line.clone(),
         };
         if text.contains("slow") {
             std::thread::sleep(Duration::from_secs(1));
@@ -89,4 +93,52 @@ pub fn run(delay: Duration) -> i32 {
         }
     }
     0
+}
+
+/// The text of one input line: `Ok(None)` for a blank line, an error saying why a line is not
+/// a stream-json user message.
+fn user_turn(line: &str) -> Result<Option<String>, String> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let value: Value = serde_json::from_str(line.trim())
+        .map_err(|err| format!("not JSON ({err}); expected {{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"...\"}}}}"))?;
+    if stream_json::event_type(&value) != Some("user") {
+        return Err(format!(
+            "expected a message of type \"user\", got {}",
+            value
+                .get("type")
+                .map_or("no type".to_string(), Value::to_string)
+        ));
+    }
+    let content = value
+        .pointer("/message/content")
+        .ok_or("the user message has no message.content")?;
+    match content {
+        Value::String(_) | Value::Array(_) => Ok(Some(stream_json::content_text(content))),
+        _ => Err("message.content must be a string or a list of blocks".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_user_messages_are_turns() {
+        let ok = r#"{"type":"user","message":{"role":"user","content":"hi"}}"#;
+        assert_eq!(user_turn(ok).unwrap().as_deref(), Some("hi"));
+        assert_eq!(user_turn("   ").unwrap(), None);
+        assert!(user_turn("hello").unwrap_err().starts_with("not JSON"));
+        assert!(
+            user_turn(r#"{"type":"assistant"}"#)
+                .unwrap_err()
+                .contains("\"assistant\"")
+        );
+        assert!(
+            user_turn(r#"{"type":"user"}"#)
+                .unwrap_err()
+                .contains("message.content")
+        );
+    }
 }

@@ -84,6 +84,40 @@ pub fn format_duration(duration: Duration) -> String {
     }
 }
 
+/// Formats a byte count the way a config writes it: `1MiB`, `1.5KiB`, `100B`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    for (size, unit) in UNITS {
+        if bytes >= size {
+            let value = bytes as f64 / size as f64;
+            let text = format!("{value:.1}");
+            return format!("{}{unit}", text.trim_end_matches(".0"));
+        }
+    }
+    format!("{bytes}B")
+}
+
+/// A duration in milliseconds that a program reported (untrusted), for people: `850ms`,
+/// `1.5s`, `2m05s`, `3h20m`. `None` for a negative, non-finite or absurd value (over a
+/// year), which is better left out than shown.
+pub fn format_reported_ms(ms: f64) -> Option<String> {
+    if !(0.0..=365.0 * 86_400_000.0).contains(&ms) {
+        return None;
+    }
+    let secs = ms / 1000.0;
+    Some(if ms < 1000.0 {
+        format!("{ms:.0}ms")
+    } else if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else if secs < 3600.0 {
+        let s = secs.round() as u64;
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        let m = (secs / 60.0).round() as u64;
+        format!("{}h{:02}m", m / 60, m % 60)
+    })
+}
+
 fn split_number(text: &str) -> (&str, &str) {
     let end = text
         .char_indices()
@@ -144,6 +178,24 @@ mod tests {
         assert_eq!(parse_size("1.5KiB").unwrap(), 1536);
         assert!(parse_size("12parsecs").is_err());
         assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn reported_durations_are_sane_or_left_out() {
+        assert_eq!(format_reported_ms(850.0).as_deref(), Some("850ms"));
+        assert_eq!(format_reported_ms(1500.0).as_deref(), Some("1.5s"));
+        assert_eq!(format_reported_ms(125_000.0).as_deref(), Some("2m05s"));
+        assert_eq!(format_reported_ms(12_000_000.0).as_deref(), Some("3h20m"));
+        assert_eq!(format_reported_ms(1.79e308), None);
+        assert_eq!(format_reported_ms(-5.0), None);
+        assert_eq!(format_reported_ms(f64::NAN), None);
+    }
+
+    #[test]
+    fn byte_counts_format_like_config_sizes() {
+        assert_eq!(format_bytes(1 << 20), "1MiB");
+        assert_eq!(format_bytes(1536), "1.5KiB");
+        assert_eq!(format_bytes(100), "100B");
     }
 
     #[test]

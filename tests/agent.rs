@@ -127,3 +127,57 @@ fn config_sessions_can_be_agents() {
     let out = fx.run("turn agent \"from config\"\n", &["--config", "a.toml"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn the_demo_agent_rejects_plain_text_like_a_real_agent() {
+    let fx = Fixture::new();
+    let out = fx.run(
+        "session agent protocol=stream-json: sandmux demo-agent\n\
+         send agent hello there\n\
+         expect agent stderr /invalid stream-json input line 1: not JSON/\n\
+         expect-json agent /result ~ /^invalid input: not JSON/\n\
+         turn agent \"now framed\"\n\
+         close agent\n\
+         wait agent exit 0\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_result_line_over_the_line_cap_says_which_setting_raises_it() {
+    let fx = Fixture::new();
+    fx.write("small.toml", "[settings]\nmax_line_bytes = \"1KiB\"\n");
+    let long = "x".repeat(3000);
+    let out = fx.run(
+        &format!(
+            "session agent protocol=stream-json: sh -c 'read l; echo \"{{\\\"type\\\":\\\"result\\\",\\\"result\\\":\\\"{long}\\\"}}\"; sleep 5'\n\
+             turn agent \"hi\" within 1s\n"
+        ),
+        &["--config", "small.toml"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("no result event within 1.00s"), "{err}");
+    assert!(
+        err.contains("longer than max_line_bytes (1KiB) and was split")
+            && err.contains("raise `max_line_bytes` in the [settings]"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stdout| {\"type\":\"result\""),
+        "the tail is not empty: {err}"
+    );
+}
+
+#[test]
+fn a_json_line_interrupted_by_stderr_is_still_one_result() {
+    // An agent whose result line arrives in two writes with a log line on stderr between.
+    let fx = Fixture::new();
+    let out = fx.run(
+        "session agent protocol=stream-json: sh -c 'read l; printf \"{\\\"type\\\":\\\"res\"; sleep 0.2; echo log >&2; sleep 0.2; echo \"ult\\\",\\\"is_error\\\":false}\"; sleep 5'\n\
+         turn agent \"hi\" within 5s\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

@@ -37,8 +37,14 @@ async fn send_line_reaches_the_program_and_output_comes_back_tagged() {
         })
         .unwrap();
     settle(&mut engine, |e| text(e, id).contains("ack:hi")).await;
-    let line = engine.session(id).unwrap().scrollback.at(0).unwrap();
-    assert_eq!(line.stream, sandmux::engine::Stream::Stdout);
+    // The input is echoed where it happened in the conversation, then the answer.
+    let sb = &engine.session(id).unwrap().scrollback;
+    let (input, answer) = (sb.at(0).unwrap(), sb.at(1).unwrap());
+    assert_eq!(
+        (input.stream, input.bytes),
+        (sandmux::engine::Stream::Stdin, &b"hi"[..])
+    );
+    assert_eq!(answer.stream, sandmux::engine::Stream::Stdout);
     engine.apply(Command::CloseStdin { session: id }).unwrap();
     settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
     assert_eq!(
@@ -147,7 +153,7 @@ async fn clear_empties_the_scrollback_but_not_the_transcript() {
         })
         .unwrap();
     settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
-    assert_eq!(text(&engine, id), "two\n");
+    assert_eq!(text(&engine, id), "go\ntwo\n");
     drop(engine);
     let records = common::transcript(&dir.path().join("talk.jsonl"));
     assert_eq!(common::stream_bytes(&records, "stdout"), b"one\ntwo\n");

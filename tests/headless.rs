@@ -526,14 +526,16 @@ fn help_and_completions_explain_themselves() {
 }
 
 #[test]
-fn the_readme_example_script_passes() {
+fn the_example_scripts_pass() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let out = sandmux()
-        .current_dir(root)
-        .args(["run", "assets/turns.smx"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for script in ["assets/turns.smx", "assets/repl.smx", "assets/agent.smx"] {
+        let out = sandmux()
+            .current_dir(root)
+            .args(["run", script])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{script}: {}", stderr(&out));
+    }
 }
 
 #[test]

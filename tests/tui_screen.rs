@@ -208,8 +208,9 @@ async fn a_scrolled_up_view_does_not_move_when_output_arrives() {
             text: "go".into(),
         })
         .unwrap();
+    // 60 lines of output and the `go` that was sent.
     settle(&mut engine, |e| {
-        e.session(id).unwrap().scrollback.len() == 60
+        e.session(id).unwrap().scrollback.len() == 61
     })
     .await;
     let event = sandmux::engine::Event::Output {
@@ -297,12 +298,18 @@ async fn typing_and_enter_send_a_line_and_history_recalls_it() {
     assert!(text(&draw(&mut app, &engine, 40, 6)).contains("› hi there"));
     app.on_key(key(KeyCode::Enter), &mut engine);
     settle(&mut engine, |e| {
-        e.session(id).unwrap().scrollback.len() == 1
+        e.session(id).unwrap().scrollback.len() == 2
     })
     .await;
     let screen = text(&draw(&mut app, &engine, 40, 6));
     assert!(screen.contains("ack:hi there"), "{screen}");
-    assert!(!screen.contains("› hi there"), "{screen}");
+    assert!(
+        !screen.contains("› hi there"),
+        "the editor is empty: {screen}"
+    );
+    // What was sent shows above its answer, marked as input.
+    let echo = screen.find("›hi there").expect("the input is echoed");
+    assert!(echo < screen.find("ack:hi there").unwrap(), "{screen}");
     app.on_key(key(KeyCode::Up), &mut engine);
     assert_eq!(app.panes[0].line(), "hi there");
     app.on_key(
@@ -523,4 +530,27 @@ async fn titles_show_activity_and_agents_awaiting_input() {
     assert!(screen.contains("turn done"), "{screen}");
     assert!(screen.contains("agent · awaiting input"), "{screen}");
     engine.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn page_up_to_the_top_shows_a_full_page_from_the_first_line() {
+    let engine = finished(vec![sh("c", "seq 1 100")]).await;
+    let mut app = App::new(&engine);
+    let mut engine = engine;
+    draw(&mut app, &engine, 30, 12);
+    for _ in 0..20 {
+        app.on_key(key(KeyCode::PageUp), &mut engine);
+    }
+    let screen = text(&draw(&mut app, &engine, 30, 12));
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip(1)
+        .take(8)
+        .map(|l| l.trim_matches(|c: char| c == '┃' || c == ' '))
+        .collect();
+    assert_eq!(rows, ["1", "2", "3", "4", "5", "6", "7", "8"], "{screen}");
+    // One PageDown moves at once.
+    app.on_key(key(KeyCode::PageDown), &mut engine);
+    let screen = text(&draw(&mut app, &engine, 30, 12));
+    assert!(!screen.lines().nth(1).unwrap().contains(" 1 "), "{screen}");
 }

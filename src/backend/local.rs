@@ -59,12 +59,29 @@ impl Drop for GroupGuard {
     }
 }
 
+/// Why `cwd` cannot be a working directory, as one sentence; `None` when it can.
+fn bad_cwd(cwd: &Path) -> Option<String> {
+    match std::fs::metadata(cwd) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some(format!(
+            "working directory {} is not a directory",
+            cwd.display()
+        )),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Some(format!(
+            "working directory {} does not exist",
+            cwd.display()
+        )),
+        Err(err) => Some(format!(
+            "working directory {} cannot be used: {err}",
+            cwd.display()
+        )),
+    }
+}
+
 /// Why a command could not start, as one sentence.
 fn start_error(spec: &SessionSpec, program: &str, err: &io::Error) -> String {
-    if let Some(cwd) = &spec.cwd
-        && !cwd.is_dir()
-    {
-        return format!("working directory {} does not exist", cwd.display());
+    if let Some(reason) = spec.cwd.as_deref().and_then(bad_cwd) {
+        return reason;
     }
     match err.kind() {
         io::ErrorKind::NotFound => {
@@ -139,10 +156,7 @@ async fn run_session(
             .await;
         return;
     };
-    if let Some(cwd) = &spec.cwd
-        && !Path::new(cwd).is_dir()
-    {
-        let reason = format!("working directory {} does not exist", cwd.display());
+    if let Some(reason) = spec.cwd.as_deref().and_then(bad_cwd) {
         events.send(BackendEvent::Failed(reason)).await;
         return;
     }

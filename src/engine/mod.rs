@@ -46,6 +46,9 @@ const EVENT_QUEUE: usize = 32;
 pub enum Command {
     /// Write `text` plus a newline to stdin.
     SendLine { session: SessionId, text: String },
+    /// Send `text` as one user turn, framed for the session's protocol (a stream-json user
+    /// message, or a plain line): what Enter in the TUI and the `turn` step send.
+    SendTurn { session: SessionId, text: String },
     /// Write exactly these bytes to stdin.
     Write { session: SessionId, bytes: Vec<u8> },
     /// Close stdin (EOF).
@@ -201,29 +204,34 @@ impl Session {
     }
 
     /// Looks at the lines that arrived since the last look: a stream-json `result` ends a
-    /// turn; a newest line matching the prompt regex means input is awaited.
+    /// turn; a newest output line matching the prompt regex means input is awaited.
     fn notice_output(&mut self) {
-        let end = self.scrollback.end_seq();
-        let mut seq = self.scan_seq.max(self.scrollback.first_seq());
-        let mut next_scan = end;
+        let sb = &self.scrollback;
         // Only stream-json sessions need every new line looked at.
-        while seq < end && self.spec.protocol == Protocol::StreamJson {
-            let Some(line) = self.scrollback.get(seq) else {
-                break;
-            };
-            if line.is_open() {
-                next_scan = next_scan.min(seq);
-            } else if self.spec.protocol == Protocol::StreamJson
-                && crate::protocol::stream_json::is_result_line(line.bytes)
-            {
-                self.turn_in_flight = false;
-                self.awaiting_input = true;
+        if self.spec.protocol == Protocol::StreamJson {
+            let end = sb.end_seq();
+            let mut seq = self.scan_seq.max(sb.first_seq());
+            while seq < end {
+                let Some(line) = sb.get(seq) else {
+                    break;
+                };
+                if line.is_open() {
+                    // The newest line: look again when it is complete.
+                    break;
+                }
+                if line.stream.is_output()
+                    && line.completes()
+                    && crate::protocol::stream_json::is_result_line(&sb.whole_line(&line))
+                {
+                    self.turn_in_flight = false;
+                    self.awaiting_input = true;
+                }
+                seq += 1;
             }
-            seq += 1;
+            self.scan_seq = seq;
         }
-        self.scan_seq = next_scan;
         if let Some(prompt) = &self.prompt
-            && let Some(last) = end.checked_sub(1).and_then(|s| self.scrollback.get(s))
+            && let Some(last) = self.scrollback.last_output()
         {
             self.awaiting_input = prompt.is_match(last.bytes);
         }
@@ -366,6 +374,10 @@ impl Engine {
                 bytes.push(b'\n');
                 self.write(session, bytes)
             }
+            Command::SendTurn { session, text } => {
+                let protocol = self.get_mut(session)?.spec.protocol;
+                self.write(session, crate::protocol::frame_turn(protocol, &text))
+            }
             Command::Write { session, bytes } => self.write(session, bytes),
             Command::CloseStdin { session } => {
                 let s = self.get_mut(session)?;
@@ -436,6 +448,8 @@ impl Engine {
         {
             t.mark_failed();
         }
+        // The input is part of the conversation: the pane shows it where it happened.
+        s.scrollback.push(Stream::Stdin, &bytes);
         s.awaiting_input = false;
         if s.spec.protocol == Protocol::StreamJson {
             s.turn_in_flight = true;

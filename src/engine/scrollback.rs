@@ -1,27 +1,38 @@
-//! A session's scrollback: chunks of output assembled into lines, kept in a ring bounded by a
-//! line count and a byte count.
+//! A session's scrollback: chunks of output (and the input sent) assembled into lines, kept in
+//! a ring bounded by a line count and a byte count.
 //!
-//! Lines of both streams share one sequence so their arrival order is kept. A line that has
-//! not seen its newline yet (a prompt such as `name? `) is stored *open*: it is visible and
-//! searchable at once and grows in place as more output of its stream arrives, even when
-//! lines of the other stream arrived in between. No line grows past `max_line_bytes`: a
-//! longer one is split and continues in a new line.
+//! Lines of every stream share one sequence, so the sequence is the order in which things
+//! happened. A line that has not seen its newline yet (a prompt such as `name? `) is stored
+//! *open*: it is visible and searchable at once and grows in place while more bytes of its
+//! stream arrive. As soon as something else comes after it (output on another stream, or
+//! input), it is closed for display with [`LineEnd::Cut`], and the next bytes of its stream
+//! start a new line. So there is at most one open line, always the newest, and a
+//! conversation reads in the order it happened: `>>> ` (a prompt), `6*7` (the input), `42`.
+//!
+//! The pieces of a line that was cut remember the first piece (their `head`), so a line
+//! protocol can put the logical line back together ([`Scrollback::joined`]): a JSON line
+//! interrupted by a stderr message is still one JSON value.
+//!
+//! No line grows past `max_line_bytes`: a longer one is split and continues in a new line.
 //!
 //! Eviction is deferred to the start of the next [`Scrollback::push`]: the lines one push
 //! produced stay readable until the next push, so a driver that looks after each chunk never
 //! misses a line, however small the limits.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 
 use memchr::memchr;
 use serde::{Deserialize, Serialize};
 
-/// Which output stream a line came from.
+/// Which stream a line came from: the session's output, or the input sandmux sent to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stream {
     Stdout,
     Stderr,
+    /// What was written to the session's stdin (the echo of typed and sent lines).
+    Stdin,
 }
 
 impl Stream {
@@ -30,13 +41,20 @@ impl Stream {
         match self {
             Stream::Stdout => "stdout",
             Stream::Stderr => "stderr",
+            Stream::Stdin => "stdin",
         }
+    }
+
+    /// Whether the session wrote it (stdout, stderr), as opposed to input sent to it.
+    pub fn is_output(self) -> bool {
+        self != Stream::Stdin
     }
 
     fn index(self) -> usize {
         match self {
             Stream::Stdout => 0,
             Stream::Stderr => 1,
+            Stream::Stdin => 2,
         }
     }
 }
@@ -44,21 +62,27 @@ impl Stream {
 /// How a line ended (or that it has not yet).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineEnd {
-    /// More output of this stream goes on this line.
+    /// More bytes of this stream go on this line.
     Open,
     /// The line ended with a newline (not stored in the line).
     Newline,
     /// The line reached the length cap and continues in the next line of its stream.
     Split,
+    /// Something else (another stream, or input) came before its newline: the line is closed
+    /// for display and its stream goes on in a new line (a continuation, see [`Line::head`]).
+    Cut,
     /// The stream ended (the session exited) without a final newline.
     Eof,
 }
 
-/// One line of output, borrowed from its scrollback.
+/// One line, borrowed from its scrollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Line<'a> {
-    /// Position in the session's output, counted from 0 over both streams.
+    /// Position in the session's conversation, counted from 0 over every stream.
     pub seq: u64,
+    /// The first piece of the logical line this line belongs to: `seq` itself, unless this
+    /// line continues one that was [`LineEnd::Cut`].
+    pub head: u64,
     pub stream: Stream,
     /// The raw bytes, without the newline; may be invalid UTF-8 and hold control bytes.
     pub bytes: &'a [u8],
@@ -70,7 +94,31 @@ impl Line<'_> {
     pub fn is_open(&self) -> bool {
         self.end == LineEnd::Open
     }
+
+    /// Whether this line is the last piece of its logical line and that line is complete
+    /// (it ended with a newline, the cap, or the end of the stream).
+    pub fn completes(&self) -> bool {
+        !matches!(self.end, LineEnd::Open | LineEnd::Cut)
+    }
+
+    /// Whether this line is one piece of a logical line that was cut.
+    pub fn is_piece(&self) -> bool {
+        self.head != self.seq || self.end == LineEnd::Cut
+    }
 }
+
+/// A logical line put back together from its pieces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    pub bytes: Vec<u8>,
+    /// The sequence number of its last piece held.
+    pub last: u64,
+    /// Whether the logical line is complete (its last piece did not end with a cut or open).
+    pub complete: bool,
+}
+
+/// Lines a [`Scrollback::joined`] looks through for the pieces of one logical line.
+const MAX_JOIN_SCAN: usize = 4096;
 
 /// The limits of one scrollback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,13 +143,14 @@ impl Default for ScrollbackLimits {
 enum Place {
     /// `len` bytes at `start` in the arena.
     Arena { start: usize },
-    /// In the open buffer of its stream.
+    /// In the open buffer.
     Open,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Meta {
     seq: u64,
+    head: u64,
     stream: Stream,
     end: LineEnd,
     place: Place,
@@ -111,7 +160,7 @@ struct Meta {
 /// The bounded, ordered lines of one session.
 ///
 /// Storage costs no allocation per line: finished lines live in one byte arena, described
-/// by small records in a ring; each stream's open line grows in a buffer of its own until it
+/// by small records in a ring; the one open line grows in a buffer of its own until it
 /// ends. Evicted bytes are reclaimed by compacting the arena in place once they pass half
 /// the live ones: the arena stays under 1.5x the live bytes and each byte is moved about
 /// twice at most.
@@ -121,9 +170,11 @@ pub struct Scrollback {
     arena: Vec<u8>,
     /// Bytes of live lines in the arena.
     arena_live: usize,
-    open_bufs: [Vec<u8>; 2],
-    /// The open line of each stream, by sequence number.
-    open: [Option<u64>; 2],
+    open_buf: Vec<u8>,
+    /// The open line (always the newest), by sequence number.
+    open: Option<u64>,
+    /// Per stream: the head of a logical line that was cut and goes on in its next line.
+    chain: [Option<u64>; 3],
     /// Sequence number the next new line gets.
     next_seq: u64,
     bytes: usize,
@@ -146,8 +197,9 @@ impl Scrollback {
             metas: VecDeque::new(),
             arena: Vec::new(),
             arena_live: 0,
-            open_bufs: [Vec::new(), Vec::new()],
-            open: [None, None],
+            open_buf: Vec::new(),
+            open: None,
+            chain: [None; 3],
             next_seq: 0,
             bytes: 0,
             limits,
@@ -159,16 +211,24 @@ impl Scrollback {
         self.limits
     }
 
-    /// Appends a chunk of output of `stream`, first evicting what the limits no longer allow.
+    /// Appends a chunk of `stream`, first evicting what the limits no longer allow. An open
+    /// line of another stream is cut first: what comes now comes after it.
     pub fn push(&mut self, stream: Stream, mut data: &[u8]) {
         self.trim();
-        let si = stream.index();
+        if data.is_empty() {
+            return;
+        }
+        if let Some(index) = self.open_line_index()
+            && self.metas[index].stream != stream
+        {
+            self.finish(index, &[], LineEnd::Cut);
+        }
         let cap = self.limits.max_line_bytes;
         while !data.is_empty() {
             let newline = memchr(b'\n', data);
             let piece_len = newline.unwrap_or(data.len());
             let index = self.open_index(stream);
-            let have = self.metas.get(index).map_or(0, |m| m.len);
+            let have = self.metas[index].len;
             let room = cap.saturating_sub(have);
             if piece_len > room {
                 // Fill the line to the cap, split it, and go on with the rest of the piece.
@@ -182,7 +242,7 @@ impl Scrollback {
                     data = &data[piece_len + 1..];
                 }
                 None => {
-                    self.open_bufs[si].extend_from_slice(data);
+                    self.open_buf.extend_from_slice(data);
                     self.metas[index].len += data.len();
                     self.bytes += data.len();
                     data = &[];
@@ -191,16 +251,19 @@ impl Scrollback {
         }
     }
 
+    fn open_line_index(&self) -> Option<usize> {
+        self.open.and_then(|seq| self.index_of(seq))
+    }
+
     /// Ends the open line at `index` with `tail` as its last bytes, moving it to the arena.
     fn finish(&mut self, index: usize, tail: &[u8], end: LineEnd) {
         let meta = self.metas[index];
-        let si = meta.stream.index();
         let start = self.arena.len();
-        self.arena.extend_from_slice(&self.open_bufs[si]);
+        self.arena.extend_from_slice(&self.open_buf);
         self.arena.extend_from_slice(tail);
-        self.open_bufs[si].clear();
-        if self.open_bufs[si].capacity() > 64 * 1024 {
-            self.open_bufs[si] = Vec::new();
+        self.open_buf.clear();
+        if self.open_buf.capacity() > 64 * 1024 {
+            self.open_buf = Vec::new();
         }
         let len = meta.len + tail.len();
         self.arena_live += len;
@@ -211,17 +274,17 @@ impl Scrollback {
             len,
             ..meta
         };
-        self.open[si] = None;
+        self.open = None;
+        self.chain[meta.stream.index()] = (end == LineEnd::Cut).then_some(meta.head);
     }
 
-    /// Marks the open lines of both streams as ended: the session's output is over.
+    /// Marks the open line as ended: the session's output is over.
     pub fn close_streams(&mut self) {
-        for stream in [Stream::Stdout, Stream::Stderr] {
-            if let Some(index) = self.open[stream.index()].and_then(|seq| self.index_of(seq)) {
-                self.finish(index, &[], LineEnd::Eof);
-            }
-            self.open[stream.index()] = None;
+        if let Some(index) = self.open_line_index() {
+            self.finish(index, &[], LineEnd::Eof);
         }
+        self.open = None;
+        self.chain = [None; 3];
     }
 
     /// Evicts the oldest lines until both limits hold again.
@@ -235,9 +298,9 @@ impl Scrollback {
             match meta.place {
                 Place::Arena { .. } => self.arena_live -= meta.len,
                 Place::Open => {
-                    let si = meta.stream.index();
-                    self.open_bufs[si].clear();
-                    self.open[si] = None;
+                    self.open_buf.clear();
+                    self.open = None;
+                    self.chain[meta.stream.index()] = None;
                 }
             }
         }
@@ -277,11 +340,10 @@ impl Scrollback {
         self.metas.clear();
         self.arena.clear();
         self.arena_live = 0;
-        for buf in &mut self.open_bufs {
-            buf.clear();
-        }
+        self.open_buf.clear();
         self.bytes = 0;
-        self.open = [None, None];
+        self.open = None;
+        self.chain = [None; 3];
     }
 
     fn index_of(&self, seq: u64) -> Option<usize> {
@@ -293,10 +355,11 @@ impl Scrollback {
     fn line(&self, meta: &Meta) -> Line<'_> {
         let bytes = match meta.place {
             Place::Arena { start } => &self.arena[start..start + meta.len],
-            Place::Open => &self.open_bufs[meta.stream.index()][..],
+            Place::Open => &self.open_buf[..],
         };
         Line {
             seq: meta.seq,
+            head: meta.head,
             stream: meta.stream,
             bytes,
             end: meta.end,
@@ -306,6 +369,45 @@ impl Scrollback {
     /// The line with sequence number `seq`, if it is still held.
     pub fn get(&self, seq: u64) -> Option<Line<'_>> {
         self.index_of(seq).map(|i| self.line(&self.metas[i]))
+    }
+
+    /// The logical line whose first piece is `head`, its pieces put back together. `None`
+    /// when `head` is no longer held, or its pieces are too far apart to look for.
+    pub fn joined(&self, head: u64) -> Option<Joined> {
+        let start = self.index_of(head)?;
+        let first = self.metas[start];
+        if first.head != head {
+            return None;
+        }
+        let mut bytes = self.line(&first).bytes.to_vec();
+        let mut last = first;
+        for meta in self.metas.range(start + 1..).take(MAX_JOIN_SCAN) {
+            if last.end != LineEnd::Cut {
+                break;
+            }
+            if meta.head == head && meta.seq != head {
+                bytes.extend_from_slice(self.line(meta).bytes);
+                last = *meta;
+            }
+        }
+        let complete = !matches!(last.end, LineEnd::Cut | LineEnd::Open);
+        Some(Joined {
+            bytes,
+            last: last.seq,
+            complete,
+        })
+    }
+
+    /// The bytes of the logical line that `line` completes: its own bytes, or all of its
+    /// pieces when other streams cut into it (empty when they are no longer all held).
+    pub fn whole_line<'a>(&'a self, line: &Line<'a>) -> Cow<'a, [u8]> {
+        if line.head == line.seq {
+            return Cow::Borrowed(line.bytes);
+        }
+        match self.joined(line.head) {
+            Some(joined) if joined.complete && joined.last == line.seq => Cow::Owned(joined.bytes),
+            _ => Cow::Borrowed(&[]),
+        }
     }
 
     /// Sequence number of the oldest line held (equal to `end_seq` when empty).
@@ -352,236 +454,33 @@ impl Scrollback {
         self.iter().skip(self.metas.len().saturating_sub(n))
     }
 
-    /// Index of the open line of `stream`, starting a new line when there is none.
+    /// The newest line the session wrote (not input), if it is still held.
+    pub fn last_output(&self) -> Option<Line<'_>> {
+        self.iter().rev().find(|l| l.stream.is_output())
+    }
+
+    /// Index of the open line of `stream`, starting a new line when there is none. The open
+    /// line of another stream has been cut already.
     fn open_index(&mut self, stream: Stream) -> usize {
-        if let Some(index) = self.open[stream.index()].and_then(|seq| self.index_of(seq)) {
+        if let Some(index) = self.open_line_index() {
             return index;
         }
         let seq = self.next_seq;
         self.next_seq += 1;
+        let head = self.chain[stream.index()].unwrap_or(seq);
         self.metas.push_back(Meta {
             seq,
+            head,
             stream,
             end: LineEnd::Open,
             place: Place::Open,
             len: 0,
         });
-        self.open[stream.index()] = Some(seq);
+        self.open = Some(seq);
         self.metas.len() - 1
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn compaction_keeps_every_live_line_intact() {
-        // Interleaved open lines finish out of order, so arena order differs from line order.
-        let mut sb = Scrollback::new(limits(50, 1 << 30, 1 << 20));
-        for i in 0..20_000u32 {
-            let out = format!("out {i} ").repeat(3);
-            sb.push(Stream::Stdout, out.as_bytes());
-            sb.push(Stream::Stderr, format!("err {i}\n").as_bytes());
-            sb.push(Stream::Stdout, b"end\n");
-        }
-        sb.trim();
-        assert_eq!(sb.len(), 50);
-        for line in sb.iter() {
-            let text = String::from_utf8_lossy(line.bytes);
-            match line.stream {
-                Stream::Stdout => {
-                    assert!(text.starts_with("out ") && text.ends_with("end"), "{text}")
-                }
-                Stream::Stderr => assert!(text.starts_with("err "), "{text}"),
-            }
-        }
-        assert!(
-            sb.arena.len() < 4 * COMPACT_MIN,
-            "the arena was compacted: {}",
-            sb.arena.len()
-        );
-        let total: usize = sb.iter().map(|l| l.bytes.len()).sum();
-        assert_eq!(total, sb.bytes());
-    }
-
-    fn limits(max_lines: usize, max_bytes: usize, max_line_bytes: usize) -> ScrollbackLimits {
-        ScrollbackLimits {
-            max_lines,
-            max_bytes,
-            max_line_bytes,
-        }
-    }
-
-    fn texts(sb: &Scrollback) -> Vec<(Stream, String, LineEnd)> {
-        sb.iter()
-            .map(|l| {
-                (
-                    l.stream,
-                    String::from_utf8_lossy(l.bytes).into_owned(),
-                    l.end,
-                )
-            })
-            .collect()
-    }
-
-    #[test]
-    fn chunks_are_split_into_lines() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"one\ntwo\nthr");
-        sb.push(Stream::Stdout, b"ee\n");
-        assert_eq!(
-            texts(&sb),
-            vec![
-                (Stream::Stdout, "one".into(), LineEnd::Newline),
-                (Stream::Stdout, "two".into(), LineEnd::Newline),
-                (Stream::Stdout, "three".into(), LineEnd::Newline),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_prompt_without_newline_is_visible_at_once() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"name? ");
-        assert_eq!(
-            texts(&sb),
-            vec![(Stream::Stdout, "name? ".into(), LineEnd::Open)]
-        );
-        sb.push(Stream::Stdout, b"\n");
-        assert_eq!(sb.at(0).unwrap().end, LineEnd::Newline);
-        assert_eq!(sb.len(), 1);
-    }
-
-    #[test]
-    fn empty_lines_are_kept() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"\n\nx\n");
-        assert_eq!(sb.len(), 3);
-        assert_eq!(sb.at(0).unwrap().bytes, b"");
-        assert_eq!(sb.at(2).unwrap().bytes, b"x");
-    }
-
-    #[test]
-    fn streams_keep_their_own_open_line() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"progress: ");
-        sb.push(Stream::Stderr, b"warning\n");
-        sb.push(Stream::Stdout, b"done\n");
-        assert_eq!(
-            texts(&sb),
-            vec![
-                (Stream::Stdout, "progress: done".into(), LineEnd::Newline),
-                (Stream::Stderr, "warning".into(), LineEnd::Newline),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_long_line_is_split_at_the_cap() {
-        let mut sb = Scrollback::new(limits(100, 1000, 4));
-        sb.push(Stream::Stdout, b"abcdefghij\nxy");
-        assert_eq!(
-            texts(&sb),
-            vec![
-                (Stream::Stdout, "abcd".into(), LineEnd::Split),
-                (Stream::Stdout, "efgh".into(), LineEnd::Split),
-                (Stream::Stdout, "ij".into(), LineEnd::Newline),
-                (Stream::Stdout, "xy".into(), LineEnd::Open),
-            ]
-        );
-    }
-
-    #[test]
-    fn a_line_exactly_at_the_cap_then_newline_is_one_line() {
-        let mut sb = Scrollback::new(limits(100, 1000, 4));
-        sb.push(Stream::Stdout, b"abcd");
-        sb.push(Stream::Stdout, b"\n");
-        assert_eq!(
-            texts(&sb),
-            vec![(Stream::Stdout, "abcd".into(), LineEnd::Newline)]
-        );
-        sb.push(Stream::Stdout, b"abcd");
-        sb.push(Stream::Stdout, b"e");
-        assert_eq!(sb.at(1).unwrap().end, LineEnd::Split);
-        assert_eq!(sb.at(2).unwrap().bytes, b"e");
-    }
-
-    #[test]
-    fn a_huge_line_in_small_chunks_never_passes_the_cap() {
-        let mut sb = Scrollback::new(limits(1000, 1 << 30, 1024));
-        for _ in 0..5000 {
-            sb.push(Stream::Stdout, &[b'x'; 7]);
-        }
-        assert!(sb.iter().all(|l| l.bytes.len() <= 1024));
-        assert_eq!(sb.bytes(), 35_000);
-    }
-
-    #[test]
-    fn eviction_keeps_line_and_byte_limits_after_the_next_push() {
-        let mut sb = Scrollback::new(limits(3, 1000, 100));
-        sb.push(Stream::Stdout, b"1\n2\n3\n4\n5\n");
-        // The lines of the last push stay readable until the next push.
-        assert_eq!(sb.len(), 5);
-        sb.push(Stream::Stdout, b"6\n");
-        assert_eq!(sb.len(), 4);
-        sb.trim();
-        assert_eq!(sb.len(), 3);
-        assert_eq!(sb.first_seq(), 3);
-        assert_eq!(sb.get(3).unwrap().bytes, b"4");
-        assert!(sb.get(2).is_none());
-        assert_eq!(sb.evicted(), 3);
-
-        let mut sb = Scrollback::new(limits(100, 10, 100));
-        sb.push(Stream::Stdout, b"aaaa\nbbbb\ncccc\n");
-        sb.trim();
-        assert!(sb.bytes() <= 10);
-        assert_eq!(texts(&sb)[0].1, "bbbb");
-    }
-
-    #[test]
-    fn an_evicted_open_line_starts_a_new_line() {
-        let mut sb = Scrollback::new(limits(2, 1000, 100));
-        sb.push(Stream::Stdout, b"partial");
-        sb.push(Stream::Stderr, b"e1\ne2\n");
-        sb.push(Stream::Stdout, b" more\n");
-        let t = texts(&sb);
-        assert_eq!(t.last().unwrap().1, " more");
-    }
-
-    #[test]
-    fn invalid_utf8_and_nul_bytes_are_stored_raw() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"\xff\xfe\x00ok\n");
-        assert_eq!(sb.at(0).unwrap().bytes, b"\xff\xfe\x00ok");
-    }
-
-    #[test]
-    fn close_streams_ends_open_lines() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"bye");
-        sb.close_streams();
-        assert_eq!(sb.at(0).unwrap().end, LineEnd::Eof);
-        sb.push(Stream::Stdout, b"again");
-        assert_eq!(sb.len(), 2);
-    }
-
-    #[test]
-    fn clear_keeps_sequence_numbers_going() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"a\nb\n");
-        sb.clear();
-        assert!(sb.is_empty());
-        assert_eq!(sb.bytes(), 0);
-        sb.push(Stream::Stdout, b"c\n");
-        assert_eq!(sb.at(0).unwrap().seq, 2);
-    }
-
-    #[test]
-    fn tail_returns_the_newest_lines_in_order() {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        sb.push(Stream::Stdout, b"1\n2\n3\n");
-        let tail: Vec<_> = sb.tail(2).map(|l| l.bytes.to_vec()).collect();
-        assert_eq!(tail, vec![b"2".to_vec(), b"3".to_vec()]);
-    }
-}
+#[path = "scrollback_tests.rs"]
+mod tests;

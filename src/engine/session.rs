@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::protocol::Protocol;
+
 /// What a session runs: an argv run without a shell, or a shell command line for `sh -c`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,27 +67,6 @@ impl BackendSpec {
         match self {
             BackendSpec::Local => "local",
             BackendSpec::Microsandbox(_) => "microsandbox",
-        }
-    }
-}
-
-/// The line protocol a session speaks (front ends build input and read output with it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Protocol {
-    /// Plain lines.
-    #[default]
-    Raw,
-    /// Agent CLIs' stream-json: a JSON object a line each way, turns end with `result`.
-    StreamJson,
-}
-
-impl Protocol {
-    pub fn parse(text: &str) -> Option<Protocol> {
-        match text {
-            "raw" => Some(Protocol::Raw),
-            "stream-json" => Some(Protocol::StreamJson),
-            _ => None,
         }
     }
 }

@@ -4,14 +4,36 @@
 
 use serde_json::{Value, json};
 
-/// The JSON line (without newline) that sends `text` as a user turn.
+/// The JSON line (without newline) that sends `text` as a user turn:
+/// `{"type":"user","message":{"role":"user","content":TEXT}}`. Use [`super::frame_turn`]
+/// to send a turn.
 pub fn user_message(text: &str) -> String {
     json!({
         "type": "user",
         "message": {"role": "user", "content": text},
-        "parent_tool_use_id": null,
     })
     .to_string()
+}
+
+/// Whether `text` is one JSON object (what a power user types to send an event as it is).
+pub fn is_json_object(text: &str) -> bool {
+    let trimmed = text.trim();
+    trimmed.starts_with('{') && serde_json::from_str::<Value>(trimmed).is_ok_and(|v| v.is_object())
+}
+
+/// The text of a user message line (`{"type":"user","message":{"content":...}}`), when the
+/// line is one: what the chat view shows as the user's own turn.
+pub fn user_text(value: &Value) -> Option<String> {
+    if event_type(value) != Some("user") {
+        return None;
+    }
+    let content = value.pointer("/message/content")?;
+    let is_tool_result = content.as_array().is_some_and(|blocks| {
+        blocks
+            .iter()
+            .any(|b| b.get("type").and_then(Value::as_str) == Some("tool_result"))
+    });
+    (!is_tool_result).then(|| content_text(content))
 }
 
 /// Parses one output line as a JSON value. Invalid UTF-8, malformed JSON and JSON nested

@@ -61,11 +61,15 @@ pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
         .iter()
         .filter_map(|s| s.turn.as_ref())
         .collect();
-    let turn_note = if turns.is_empty() {
-        String::new()
-    } else {
-        let cost: f64 = turns.iter().filter_map(|t| t.cost_usd).sum();
-        format!(", {} turns, ${cost:.4}", turns.len())
+    let turn_note = match turns.len() {
+        0 => String::new(),
+        n => {
+            let plural = if n == 1 { "" } else { "s" };
+            match total_cost(turns.iter().copied()) {
+                Some(cost) => format!(", {n} turn{plural}, ${cost:.4}"),
+                None => format!(", {n} turn{plural}"),
+            }
+        }
     };
     format!(
         "{word} {script}: {} passed, {} failed, {} skipped ({}{turn_note})",
@@ -74,6 +78,15 @@ pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
         count(StepStatus::Skipped),
         crate::units::format_duration(outcome.duration)
     )
+}
+
+/// What the turns cost, when any of them reported a cost (never a made-up 0 or `-0`).
+fn total_cost<'a>(
+    turns: impl Iterator<Item = &'a crate::protocol::stream_json::TurnResult>,
+) -> Option<f64> {
+    turns
+        .filter_map(|t| t.cost_usd)
+        .fold(None, |sum, cost| Some(sum.unwrap_or(0.0) + cost))
 }
 
 /// A turn's numbers for the JSON report: the step's own duration (what the script waited)
@@ -155,7 +168,7 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
     let turn_summary = json!({
         "count": turns.len(),
         "duration_ms": ms(turns.iter().map(|s| s.duration).sum()),
-        "cost_usd": turns.iter().filter_map(|s| s.turn.as_ref().and_then(|t| t.cost_usd)).sum::<f64>(),
+        "cost_usd": total_cost(turns.iter().filter_map(|s| s.turn.as_ref())),
     });
     json!({
         "script": script,
@@ -331,6 +344,30 @@ mod tests {
             summary_line("t.smx", &o),
             "FAIL t.smx: 1 passed, 1 failed, 1 skipped (6ms)"
         );
+    }
+
+    #[test]
+    fn turns_without_a_cost_report_no_cost() {
+        use crate::protocol::stream_json::TurnResult;
+        let mut o = outcome();
+        o.steps[0].turn = Some(TurnResult {
+            is_error: false,
+            subtype: None,
+            num_turns: None,
+            duration_ms: None,
+            cost_usd: None,
+            result: None,
+            session_id: None,
+        });
+        let line = summary_line("t.smx", &o);
+        assert!(line.ends_with("(6ms, 1 turn)"), "{line}");
+        let v = json_report("t.smx", &o, vec![]);
+        assert!(v["turns"]["cost_usd"].is_null(), "{}", v["turns"]);
+        o.steps[1].turn = o.steps[0].turn.clone().map(|t| TurnResult {
+            cost_usd: Some(0.5),
+            ..t
+        });
+        assert!(summary_line("t.smx", &o).ends_with("(6ms, 2 turns, $0.5000)"));
     }
 
     #[test]

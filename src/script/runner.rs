@@ -12,7 +12,7 @@ use tokio::time::Instant;
 
 use super::parser::{JsonOp, Pattern, Step, StepKind};
 use crate::engine::{
-    Command, Engine, Event, ExitStatus, Scrollback, SessionId, SessionState, Stream,
+    Command, Engine, Event, ExitStatus, LineEnd, Scrollback, SessionId, SessionState, Stream,
 };
 use crate::protocol::stream_json::{self, TurnResult};
 use crate::text::printable;
@@ -292,26 +292,22 @@ impl<'e> Runner<'e> {
                 let within = within.unwrap_or(self.timeout);
                 let deadline = Instant::now() + within;
                 let from = self.cursors.get(&id).copied().unwrap_or_default().seq;
-                let found = self
-                    .wait_json_line(id, from, deadline, |v| op.test(v, pointer))
+                let timed_out = format!(
+                    "no JSON line with {pointer} {} within {}",
+                    describe_op(op),
+                    format_duration(within)
+                );
+                let (seq, _) = self
+                    .wait_json_line(id, from, deadline, timed_out, |v| op.test(v, pointer))
                     .await?;
-                match found {
-                    Some((seq, _)) => {
-                        self.cursors.insert(
-                            id,
-                            Cursor {
-                                seq: seq + 1,
-                                offset: 0,
-                            },
-                        );
-                        Ok(())
-                    }
-                    None => Err(Failure::Step(format!(
-                        "no JSON line with {pointer} {} within {}",
-                        describe_op(op),
-                        format_duration(within)
-                    ))),
-                }
+                self.cursors.insert(
+                    id,
+                    Cursor {
+                        seq: seq + 1,
+                        offset: 0,
+                    },
+                );
+                Ok(())
             }
             StepKind::Turn {
                 session,
@@ -330,23 +326,16 @@ impl<'e> Runner<'e> {
                         _ => sb.end_seq(),
                     }
                 });
-                let mut line = stream_json::user_message(text).into_bytes();
-                line.push(b'\n');
-                self.apply(Command::Write {
+                self.apply(Command::SendTurn {
                     session: id,
-                    bytes: line,
+                    text: text.clone(),
                 })?;
-                let found = self
-                    .wait_json_line(id, from, deadline, |v| {
+                let timed_out = format!("no result event within {}", format_duration(within));
+                let (seq, value) = self
+                    .wait_json_line(id, from, deadline, timed_out, |v| {
                         stream_json::event_type(v) == Some("result")
                     })
                     .await?;
-                let Some((seq, value)) = found else {
-                    return Err(Failure::Step(format!(
-                        "no result event within {}",
-                        format_duration(within)
-                    )));
-                };
                 self.cursors.insert(
                     id,
                     Cursor {
@@ -369,47 +358,59 @@ impl<'e> Runner<'e> {
     }
 
     /// Waits for a complete output line at or after `from` that is JSON and satisfies
-    /// `test`. `Ok(None)` at the deadline (the session is then killed, as for `expect`).
+    /// `test`. At the deadline the session is killed (as for `expect`) and the step fails
+    /// with `timed_out`; any failure says when a line was too long to be read as JSON.
     async fn wait_json_line(
         &mut self,
         id: SessionId,
         from: u64,
         deadline: Instant,
+        timed_out: String,
         test: impl Fn(&serde_json::Value) -> bool,
-    ) -> Result<Option<(u64, serde_json::Value)>, Failure> {
+    ) -> Result<(u64, serde_json::Value), Failure> {
         let mut next = from;
+        let mut split = false;
         loop {
             let session = self
                 .engine
                 .session(id)
                 .ok_or_else(|| Failure::Step("no such session".into()))?;
             let sb = &session.scrollback;
+            let cap = sb.limits().max_line_bytes;
             next = next.max(sb.first_seq());
             while next < sb.end_seq() {
                 let Some(line) = sb.get(next) else { break };
                 if line.is_open() {
                     break;
                 }
-                if let Some(value) = stream_json::parse_line(line.bytes)
-                    && test(&value)
-                {
-                    return Ok(Some((next, value)));
+                // Input is never matched; a line cut by other output is read whole where it
+                // ends.
+                if line.stream.is_output() && line.completes() {
+                    if line.end == LineEnd::Split {
+                        split = true;
+                    }
+                    if let Some(value) = stream_json::parse_line(&sb.whole_line(&line))
+                        && test(&value)
+                    {
+                        return Ok((next, value));
+                    }
                 }
                 next += 1;
             }
+            let hint = |why: String| split_hint(why, split, cap);
             match session.state.clone() {
                 SessionState::Failed { reason } => {
-                    return Err(Failure::Step(format!("the session failed: {reason}")));
+                    return Err(Failure::Step(hint(format!("the session failed: {reason}"))));
                 }
                 SessionState::Exited(status) => {
-                    return Err(Failure::Step(format!(
+                    return Err(Failure::Step(hint(format!(
                         "the session {status} before a matching JSON line"
-                    )));
+                    ))));
                 }
                 _ => {}
             }
             if self.overran(id, deadline).await? {
-                return Ok(None);
+                return Err(Failure::Step(split_hint(timed_out, split, cap)));
             }
         }
     }
@@ -586,6 +587,18 @@ impl<'e> Runner<'e> {
     }
 }
 
+/// `why`, and when an output line was split at the line cap, why no JSON could be read from
+/// it and which setting raises the cap.
+fn split_hint(why: String, split: bool, cap: usize) -> String {
+    if !split {
+        return why;
+    }
+    format!(
+        "{why}; an output line was longer than max_line_bytes ({}) and was split, so it could not be read as JSON: raise `max_line_bytes` in the [settings] of a --config file",
+        crate::units::format_bytes(cap as u64)
+    )
+}
+
 fn describe_op(op: &JsonOp) -> String {
     match op {
         JsonOp::Eq(value) => format!("== {value}"),
@@ -652,7 +665,12 @@ impl Scan {
             if best.is_some_and(|b| b.seq <= seq) {
                 continue;
             }
-            if stream.is_some_and(|s| s != line.stream) {
+            // Input is never matched, only what the session wrote.
+            let wanted = match stream {
+                Some(s) => s == line.stream,
+                None => line.stream.is_output(),
+            };
+            if !wanted {
                 if line.is_open() {
                     self.reopen.push(seq);
                 }
@@ -682,57 +700,53 @@ impl Scan {
 /// How many JSON lines a failing JSON step shows.
 pub const JSON_TAIL_LINES: usize = 5;
 
-/// The last `n` lines that are JSON, oldest first, compact and printable.
+/// The last `n` output lines that are JSON, oldest first, compact and printable. When there
+/// are none, the last lines as they are, so a failure never shows an empty tail.
 pub fn json_tail(scrollback: &Scrollback, n: usize) -> Vec<(Stream, String)> {
     let mut lines: Vec<(Stream, String)> = scrollback
         .iter()
         .rev()
-        .filter(|l| !l.is_open())
-        .filter_map(|l| stream_json::parse_line(l.bytes).map(|v| (l.stream, v.to_string())))
+        .filter(|l| l.stream.is_output() && l.completes())
+        .filter_map(|l| {
+            stream_json::parse_line(&scrollback.whole_line(&l)).map(|v| (l.stream, v.to_string()))
+        })
         .take(n)
-        .map(|(stream, text)| (stream, shorten(&text)))
+        .map(|(stream, text)| (stream, shorten(text.as_bytes())))
         .collect();
+    if lines.is_empty() {
+        return tail(scrollback, n);
+    }
     lines.reverse();
     lines
-}
-
-fn shorten(text: &str) -> String {
-    if text.len() > TAIL_LINE_BYTES {
-        let cut = (0..=TAIL_LINE_BYTES)
-            .rev()
-            .find(|i| text.is_char_boundary(*i))
-            .unwrap_or(0);
-        format!(
-            "{}… ({} more bytes)",
-            printable(&text.as_bytes()[..cut]),
-            text.len() - cut
-        )
-    } else {
-        printable(text.as_bytes())
-    }
 }
 
 /// How much of one line a failure message shows.
 const TAIL_LINE_BYTES: usize = 240;
 
-/// The last `n` lines of a scrollback, tagged and printable; long lines are cut short with
-/// a note of how much was left out.
+/// A line cut to [`TAIL_LINE_BYTES`] at a character boundary, printable, with a note of how
+/// much was left out.
+fn shorten(bytes: &[u8]) -> String {
+    if bytes.len() <= TAIL_LINE_BYTES {
+        return printable(bytes);
+    }
+    // Back up to the start of a UTF-8 character (continuation bytes are 0b10xxxxxx).
+    let mut cut = TAIL_LINE_BYTES;
+    while cut > TAIL_LINE_BYTES - 3 && bytes[cut] & 0xc0 == 0x80 {
+        cut -= 1;
+    }
+    format!(
+        "{}… ({} more bytes)",
+        printable(&bytes[..cut]),
+        bytes.len() - cut
+    )
+}
+
+/// The last `n` lines of a scrollback (input included, tagged `stdin`), printable; long
+/// lines are cut short with a note of how much was left out.
 pub fn tail(scrollback: &Scrollback, n: usize) -> Vec<(Stream, String)> {
     scrollback
         .tail(n)
-        .map(|line| {
-            let bytes = &line.bytes;
-            let text = if bytes.len() > TAIL_LINE_BYTES {
-                format!(
-                    "{}… ({} more bytes)",
-                    printable(&bytes[..TAIL_LINE_BYTES]),
-                    bytes.len() - TAIL_LINE_BYTES
-                )
-            } else {
-                printable(bytes)
-            };
-            (line.stream, text)
-        })
+        .map(|line| (line.stream, shorten(line.bytes)))
         .collect()
 }
 
@@ -784,11 +798,23 @@ mod tests {
         let mut scan = Scan::new(cursor);
         sb.push(Stream::Stdout, b"name");
         assert!(find(&sb, &mut cursor, &mut scan, None, "name? ").is_none());
-        sb.push(Stream::Stderr, b"noise\n");
-        assert!(find(&sb, &mut cursor, &mut scan, None, "name? ").is_none());
         sb.push(Stream::Stdout, b"? ");
         let c = find(&sb, &mut cursor, &mut scan, None, "name? ").unwrap();
         assert_eq!((c.seq, c.offset), (0, 6));
+    }
+
+    #[test]
+    fn a_line_cut_by_other_output_goes_on_in_a_new_line() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        let mut cursor = Cursor::default();
+        let mut scan = Scan::new(cursor);
+        sb.push(Stream::Stdout, b"name");
+        sb.push(Stream::Stderr, b"noise\n");
+        sb.push(Stream::Stdout, b"? ");
+        assert!(find(&sb, &mut cursor, &mut scan, None, "name? ").is_none());
+        let mut scan = Scan::new(cursor);
+        let c = find(&sb, &mut cursor, &mut scan, None, "? ").unwrap();
+        assert_eq!((c.seq, c.offset), (2, 2));
     }
 
     #[test]
@@ -803,6 +829,66 @@ mod tests {
     }
 
     #[test]
+    fn input_is_never_matched() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        sb.push(Stream::Stdin, b"secret\n");
+        let mut cursor = Cursor::default();
+        let mut scan = Scan::new(cursor);
+        assert!(find(&sb, &mut cursor, &mut scan, None, "secret").is_none());
+        sb.push(Stream::Stdout, b"echo: secret");
+        let c = find(&sb, &mut cursor, &mut scan, None, "secret").unwrap();
+        assert_eq!((c.seq, c.offset), (1, 12));
+    }
+
+    #[test]
+    fn what_arrives_after_a_match_is_seen_whichever_line_it_lands_in() {
+        // sh -c 'printf "p> " >&2; read x; echo out; read y; echo err >&2'
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        sb.push(Stream::Stderr, b"p> ");
+        let c = find(
+            &sb,
+            &mut Cursor::default(),
+            &mut Scan::new(Cursor::default()),
+            Some(Stream::Stderr),
+            "p> ",
+        )
+        .unwrap();
+        sb.push(Stream::Stdin, b"a\n");
+        sb.push(Stream::Stdout, b"out\n");
+        let mut cursor = c;
+        let c = find(
+            &sb,
+            &mut cursor,
+            &mut Scan::new(c),
+            Some(Stream::Stdout),
+            "out",
+        )
+        .unwrap();
+        sb.push(Stream::Stdin, b"b\n");
+        sb.push(Stream::Stderr, b"err\n");
+        let mut cursor = c;
+        assert!(
+            find(
+                &sb,
+                &mut cursor,
+                &mut Scan::new(c),
+                Some(Stream::Stderr),
+                "err"
+            )
+            .is_some()
+        );
+    }
+
+    #[test]
+    fn tails_cut_long_lines_between_characters() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        sb.push(Stream::Stdout, "日".repeat(200).as_bytes());
+        let (_, text) = &tail(&sb, 1)[0];
+        assert!(!text.contains("\\x"), "no character cut in half: {text}");
+        assert!(text.ends_with("more bytes)"), "{text}");
+    }
+
+    #[test]
     fn the_earliest_match_wins_over_a_later_line() {
         let mut sb = Scrollback::new(ScrollbackLimits::default());
         let mut cursor = Cursor::default();
@@ -813,6 +899,8 @@ mod tests {
         sb.push(Stream::Stdout, b"ok!");
         sb.push(Stream::Stderr, b"ok!\n");
         let c = find(&sb, &mut cursor, &mut scan, None, "ok!").unwrap();
-        assert_eq!(c.seq, 0);
+        // stdout's `ok!` came first, on a line of its own (line 2, which the cut ended): the
+        // cursor moves past it, to line 3.
+        assert_eq!((c.seq, c.offset), (3, 0));
     }
 }

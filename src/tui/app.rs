@@ -16,10 +16,13 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Row, Table,
 
 use super::keymap::{self, Action};
 use super::layout;
-use super::pane::{Pane, Search, visible_rows};
-use crate::engine::{Activity, Command, Engine, Event, Protocol, SessionState, View};
+use super::pane::{Pane, Search};
+use super::rows::visible_rows;
+use crate::engine::{Activity, Command, Engine, Event, Protocol, SessionState, Stream, View};
 use crate::text::printable;
 
+/// What marks input in a saved scrollback (F8).
+pub const INPUT_MARK: &str = "› ";
 /// How long a status message stays.
 const STATUS_FOR: Duration = Duration::from_secs(6);
 /// Lines one mouse wheel step scrolls.
@@ -159,14 +162,18 @@ impl App {
         self.panes[index].set_focused(true);
     }
 
+    /// Rows of output pane `index` shows (its area less the borders and the input line).
+    fn view_height(&self, index: usize) -> usize {
+        let rects = self.pane_rects(self.panes_area());
+        rects
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(10, |(_, r)| r.height.saturating_sub(3).max(1) as usize)
+    }
+
     /// Lines a page scroll moves in the focused pane.
     fn page(&self) -> i64 {
-        let rects = self.pane_rects(self.panes_area());
-        let height = rects
-            .iter()
-            .find(|(i, _)| *i == self.focus)
-            .map_or(10, |(_, r)| r.height.saturating_sub(3));
-        i64::from(height.max(2) - 1)
+        (self.view_height(self.focus).max(2) - 1) as i64
     }
 
     pub fn on_key(&mut self, key: KeyEvent, engine: &mut Engine) {
@@ -253,8 +260,9 @@ impl App {
                 } else {
                     self.page()
                 };
+                let height = self.view_height(self.focus);
                 if let Some(session) = engine.session(id) {
-                    self.panes[self.focus].scroll(&session.scrollback, lines);
+                    self.panes[self.focus].scroll(&session.scrollback, lines, height);
                 }
             }
             Action::Follow => {
@@ -410,9 +418,10 @@ impl App {
             }
             self.panes[index].follow();
             let session = self.panes[index].session;
+            // A user turn: a plain line, or a user message for a stream-json agent.
             self.command(
                 engine,
-                Command::SendLine {
+                Command::SendTurn {
                     session,
                     text: text.clone(),
                 },
@@ -431,6 +440,10 @@ impl App {
             .join(format!("{}-{stamp}.log", session.spec.name));
         let mut bytes = Vec::with_capacity(session.scrollback.bytes() + session.scrollback.len());
         for line in session.scrollback.iter() {
+            // Input sent to the session is marked, so it cannot be taken for output.
+            if line.stream == Stream::Stdin {
+                bytes.extend_from_slice(INPUT_MARK.as_bytes());
+            }
             bytes.extend_from_slice(line.bytes);
             bytes.push(b'\n');
         }
@@ -461,8 +474,9 @@ impl App {
                     WHEEL_LINES
                 };
                 let id = self.panes[index].session;
+                let height = self.view_height(index);
                 if let Some(session) = engine.session(id) {
-                    self.panes[index].scroll(&session.scrollback, lines);
+                    self.panes[index].scroll(&session.scrollback, lines, height);
                 }
             }
             _ => {}

@@ -7,6 +7,7 @@ pub mod keymap;
 pub mod layout;
 pub mod logging;
 pub mod pane;
+pub mod rows;
 pub mod terminal;
 pub mod views;
 

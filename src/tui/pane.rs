@@ -1,17 +1,12 @@
-//! One pane: the view state of a session (scroll position, search, line editor, history)
-//! and how its output is laid out. Only the lines that are visible are rendered each frame.
-
-use std::ops::Range;
+//! One pane: the view state of a session (scroll position, search, line editor, history).
+//! How its lines become rows is in [`super::rows`].
 
 use ratatui::style::{Color, Modifier, Style};
-use ratatui::text::{Line as TextLine, Span};
 use ratatui_textarea::TextArea;
 use regex::Regex;
-use unicode_width::UnicodeWidthChar;
 
-use super::ansi::{self, Styled};
-use super::views;
-use crate::engine::{Line, Scrollback, SessionId, Stream, View};
+use super::ansi;
+use crate::engine::{Line, Scrollback, SessionId, View};
 
 /// The search of a pane.
 #[derive(Debug, Clone, Default)]
@@ -184,8 +179,10 @@ impl Pane {
         })
     }
 
-    /// Scrolls by `lines` (negative: up, towards older output).
-    pub fn scroll(&mut self, scrollback: &Scrollback, lines: i64) {
+    /// Scrolls by `lines` (negative: up, towards older output) in a view `height` rows
+    /// high. Scrolling up never leaves less than a page above the bottom line, so the top of
+    /// the scrollback shows a full page and the next PageDown moves at once.
+    pub fn scroll(&mut self, scrollback: &Scrollback, lines: i64, height: usize) {
         let Some(bottom) = self.bottom(scrollback) else {
             return;
         };
@@ -214,7 +211,11 @@ impl Pane {
                 left -= 1;
             }
         }
-        if seq >= last && lines > 0 {
+        if lines < 0 && filter.is_none() {
+            let top_page = scrollback.first_seq() + height.saturating_sub(1) as u64;
+            seq = seq.max(top_page.min(last));
+        }
+        if seq >= last && (lines > 0 || self.anchor.is_none()) {
             self.follow();
         } else {
             self.anchor = Some(seq);
@@ -262,279 +263,5 @@ impl Pane {
         self.anchor = Some(seq);
         self.unseen = false;
         true
-    }
-}
-
-/// The base style of a stream: stderr is light red unless the program colours it.
-pub fn stream_style(stream: Stream) -> Style {
-    match stream {
-        Stream::Stdout => Style::default(),
-        Stream::Stderr => Style::default().fg(Color::LightRed),
-    }
-}
-
-const MATCH: Style = Style::new().fg(Color::Black).bg(Color::Yellow);
-const CURRENT_MATCH: Style = Style::new().fg(Color::Black).bg(Color::LightGreen);
-
-/// The rows of output that fill a view `width` x `height` whose bottom line is `bottom`.
-/// Each row begins with a one-cell gutter: `▍` in red for stderr.
-pub fn visible_rows(
-    scrollback: &Scrollback,
-    bottom: Option<u64>,
-    width: usize,
-    height: usize,
-    search: Option<&Search>,
-    view: View,
-) -> Vec<TextLine<'static>> {
-    let mut rows: Vec<TextLine<'static>> = Vec::new();
-    let (Some(bottom), true) = (bottom, width >= 2 && height > 0) else {
-        return rows;
-    };
-    let filter = search.filter(|s| s.filter).and_then(|s| s.regex.as_ref());
-    let highlight = search.and_then(|s| s.regex.as_ref().map(|r| (r, s.current)));
-    let first = scrollback.first_seq();
-    let mut seq = bottom;
-    loop {
-        if let Some(line) = scrollback.get(seq) {
-            let shown = match filter {
-                Some(regex) => regex.is_match(&ansi::plain(line.bytes)),
-                None => true,
-            };
-            if shown {
-                let mut wrapped = Vec::new();
-                for mut styled in views::render_line(line.bytes, view, stream_style(line.stream)) {
-                    if let Some((regex, current)) = highlight {
-                        let style = if current == Some(seq) {
-                            CURRENT_MATCH
-                        } else {
-                            MATCH
-                        };
-                        let ranges: Vec<Range<usize>> = regex
-                            .find_iter(&styled.text)
-                            .filter(|m| !m.is_empty())
-                            .map(|m| m.range())
-                            .collect();
-                        overlay(&mut styled, &ranges, style);
-                    }
-                    wrapped.extend(wrap(&styled, width - 1, line.stream));
-                }
-                wrapped.append(&mut rows);
-                rows = wrapped;
-            }
-        }
-        if rows.len() >= height || seq <= first {
-            break;
-        }
-        seq -= 1;
-    }
-    let skip = rows.len().saturating_sub(height);
-    rows.drain(..skip);
-    rows
-}
-
-/// Restyles the byte ranges `ranges` of `styled` (ordered, not overlapping).
-fn overlay(styled: &mut Styled, ranges: &[Range<usize>], style: Style) {
-    if ranges.is_empty() {
-        return;
-    }
-    let mut runs = Vec::with_capacity(styled.runs.len() + ranges.len() * 2);
-    for (run, run_style) in &styled.runs {
-        let mut at = run.start;
-        for r in ranges {
-            let (start, end) = (r.start.max(at), r.end.min(run.end));
-            if start >= end {
-                continue;
-            }
-            if at < start {
-                runs.push((at..start, *run_style));
-            }
-            runs.push((start..end, run_style.patch(style)));
-            at = end;
-        }
-        if at < run.end {
-            runs.push((at..run.end, *run_style));
-        }
-    }
-    styled.runs = runs;
-}
-
-/// Wraps styled text into rows of at most `width` cells, each with a gutter cell in front.
-fn wrap(styled: &Styled, width: usize, stream: Stream) -> Vec<TextLine<'static>> {
-    let gutter = match stream {
-        Stream::Stdout => Span::raw(" "),
-        Stream::Stderr => Span::styled("▍", Style::default().fg(Color::Red)),
-    };
-    let mut rows = Vec::new();
-    let mut spans: Vec<Span<'static>> = vec![gutter.clone()];
-    let mut used = 0;
-    for (range, style) in &styled.runs {
-        let mut piece = String::new();
-        for c in styled.text[range.clone()].chars() {
-            let w = c.width().unwrap_or(0);
-            if used + w > width && used > 0 {
-                if !piece.is_empty() {
-                    spans.push(Span::styled(std::mem::take(&mut piece), *style));
-                }
-                rows.push(TextLine::from(std::mem::replace(
-                    &mut spans,
-                    vec![gutter.clone()],
-                )));
-                used = 0;
-            }
-            if w > width {
-                // A character wider than the whole row cannot be shown.
-                continue;
-            }
-            piece.push(c);
-            used += w;
-        }
-        if !piece.is_empty() {
-            spans.push(Span::styled(piece, *style));
-        }
-    }
-    rows.push(TextLine::from(spans));
-    rows
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::engine::ScrollbackLimits;
-
-    fn sb(lines: &[&str]) -> Scrollback {
-        let mut sb = Scrollback::new(ScrollbackLimits::default());
-        for l in lines {
-            sb.push(Stream::Stdout, format!("{l}\n").as_bytes());
-        }
-        sb
-    }
-
-    fn texts(rows: &[TextLine<'_>]) -> Vec<String> {
-        rows.iter()
-            .map(|r| r.spans.iter().map(|s| s.content.as_ref()).collect())
-            .collect()
-    }
-
-    #[test]
-    fn the_view_shows_the_newest_lines_at_the_bottom() {
-        let sb = sb(&["1", "2", "3", "4"]);
-        let pane = Pane::new(0);
-        let rows = visible_rows(&sb, pane.bottom(&sb), 10, 2, None, View::Raw);
-        assert_eq!(texts(&rows), vec![" 3", " 4"]);
-    }
-
-    #[test]
-    fn long_lines_wrap_and_the_top_line_is_cut() {
-        let sb = sb(&["abcdefghij", "xy"]);
-        let rows = visible_rows(&sb, Some(1), 5, 3, None, View::Raw);
-        assert_eq!(texts(&rows), vec![" efgh", " ij", " xy"]);
-    }
-
-    #[test]
-    fn scrolling_up_pins_the_view_and_follow_releases_it() {
-        let mut s = sb(&["1", "2", "3", "4", "5"]);
-        let mut pane = Pane::new(0);
-        pane.scroll(&s, -2);
-        assert_eq!(pane.anchor, Some(2));
-        s.push(Stream::Stdout, b"6\n");
-        assert_eq!(
-            pane.bottom(&s),
-            Some(2),
-            "new output does not move the view"
-        );
-        pane.scroll(&s, 10);
-        assert_eq!(pane.anchor, None);
-        pane.scroll(&s, -100);
-        assert_eq!(pane.anchor, Some(0));
-    }
-
-    #[test]
-    fn search_finds_older_and_newer_matches_and_highlights_them() {
-        let s = sb(&["apple", "banana", "apple pie", "cherry"]);
-        let mut pane = Pane::new(0);
-        pane.search = Some(Search::default());
-        pane.search
-            .as_mut()
-            .unwrap()
-            .set_query("APPLE".to_lowercase());
-        assert!(pane.find(&s, 3, true));
-        assert_eq!(pane.search.as_ref().unwrap().current, Some(2));
-        assert!(pane.find(&s, 1, true));
-        assert_eq!(pane.search.as_ref().unwrap().current, Some(0));
-        assert!(!pane.find(&s, 3, false));
-        assert_eq!(pane.bottom(&s), Some(0), "the view moved to the match");
-        let rows = visible_rows(&s, Some(3), 20, 4, pane.search.as_ref(), View::Raw);
-        let highlighted: Vec<_> = rows[0]
-            .spans
-            .iter()
-            .filter(|sp| sp.style.bg == Some(Color::LightGreen))
-            .collect();
-        assert_eq!(highlighted[0].content, "apple");
-        let other: Vec<_> = rows[2]
-            .spans
-            .iter()
-            .filter(|sp| sp.style.bg == Some(Color::Yellow))
-            .collect();
-        assert_eq!(other[0].content, "apple");
-    }
-
-    #[test]
-    fn smart_case_and_bad_regexes() {
-        let mut search = Search::default();
-        search.set_query("Apple".into());
-        assert!(!search.regex.as_ref().unwrap().is_match("apple"));
-        search.set_query("(".into());
-        assert!(search.regex.is_none());
-        assert!(search.error.is_some());
-    }
-
-    #[test]
-    fn the_filter_shows_only_matching_lines() {
-        let s = sb(&["error 1", "ok", "error 2", "ok"]);
-        let mut search = Search {
-            filter: true,
-            ..Default::default()
-        };
-        search.set_query("error".into());
-        let rows = visible_rows(&s, Some(3), 20, 5, Some(&search), View::Raw);
-        assert_eq!(texts(&rows), vec![" error 1", " error 2"]);
-    }
-
-    #[test]
-    fn stderr_rows_carry_a_red_gutter() {
-        let mut s = Scrollback::new(ScrollbackLimits::default());
-        s.push(Stream::Stderr, b"bad\n");
-        let rows = visible_rows(&s, Some(0), 10, 1, None, View::Raw);
-        assert_eq!(rows[0].spans[0].content, "▍");
-        assert_eq!(rows[1 - 1].spans[1].style.fg, Some(Color::LightRed));
-    }
-
-    #[test]
-    fn history_walks_back_and_restores_the_draft() {
-        let mut pane = Pane::new(0);
-        pane.set_line("one");
-        assert_eq!(pane.take_line(), "one");
-        pane.set_line("two");
-        pane.take_line();
-        pane.set_line("draft");
-        pane.history_prev();
-        assert_eq!(pane.line(), "two");
-        pane.history_prev();
-        assert_eq!(pane.line(), "one");
-        pane.history_prev();
-        assert_eq!(pane.line(), "one");
-        pane.history_next();
-        pane.history_next();
-        assert_eq!(pane.line(), "draft");
-    }
-
-    #[test]
-    fn tiny_views_do_not_panic() {
-        let s = sb(&["日本語のテキスト", "x"]);
-        for w in 0..4 {
-            for h in 0..3 {
-                let _ = visible_rows(&s, Some(1), w, h, None, View::Chat);
-            }
-        }
     }
 }

@@ -6,7 +6,7 @@ use ratatui::style::{Color, Modifier, Style};
 use serde_json::Value;
 
 use super::ansi::{self, Styled};
-use crate::engine::View;
+use crate::engine::{Stream, View};
 use crate::protocol::stream_json;
 
 /// Strings longer than this are folded in the json view.
@@ -21,19 +21,30 @@ const STRING: Style = Style::new().fg(Color::Green);
 const NUMBER: Style = Style::new().fg(Color::Magenta);
 const LITERAL: Style = Style::new().fg(Color::Yellow);
 const DIM: Style = Style::new().add_modifier(Modifier::DIM);
+/// The user's own words.
+const YOU: Style = Style::new().fg(Color::Green).add_modifier(Modifier::BOLD);
 
-/// The display lines of one output line in `view`; `base` is the stream's style.
-pub fn render_line(bytes: &[u8], view: View, base: Style) -> Vec<Styled> {
+/// The display lines of one line of `stream` in `view`; `base` is the stream's style.
+pub fn render_line(bytes: &[u8], view: View, stream: Stream, base: Style) -> Vec<Styled> {
+    if view == View::Raw {
+        return vec![ansi::render(bytes, base)];
+    }
+    match stream_json::parse_line(bytes) {
+        Some(value) => render_value(&value, view, stream),
+        None => vec![ansi::render(bytes, base)],
+    }
+}
+
+/// The display lines of a JSON value in the json or chat view. In the chat view, input that
+/// is a user message shows as the user's own turn (an agent does not echo it).
+pub fn render_value(value: &Value, view: View, stream: Stream) -> Vec<Styled> {
     match view {
-        View::Raw => vec![ansi::render(bytes, base)],
-        View::Json => match stream_json::parse_line(bytes) {
-            Some(value) => json_lines(&value),
-            None => vec![ansi::render(bytes, base)],
+        View::Chat if stream == Stream::Stdin => match stream_json::user_text(value) {
+            Some(text) => text_block(" ", YOU, &text, YOU),
+            None => json_lines(value),
         },
-        View::Chat => match stream_json::parse_line(bytes) {
-            Some(value) => chat_lines(&value),
-            None => vec![ansi::render(bytes, base)],
-        },
+        View::Chat => chat_lines(value),
+        View::Raw | View::Json => json_lines(value),
     }
 }
 
@@ -294,7 +305,6 @@ fn or_json(lines: Vec<Styled>, value: &Value) -> Vec<Styled> {
 }
 
 fn user_lines(value: &Value) -> Vec<Styled> {
-    let you = Style::new().fg(Color::Green).add_modifier(Modifier::BOLD);
     let mut lines = Vec::new();
     for block in blocks(value) {
         match block.get("type").and_then(Value::as_str) {
@@ -328,7 +338,7 @@ fn user_lines(value: &Value) -> Vec<Styled> {
             }
             Some("text") => {
                 let text = block.get("text").and_then(Value::as_str).unwrap_or("");
-                lines.extend(text_block("› ", you, text, you));
+                lines.extend(text_block("› ", YOU, text, YOU));
             }
             _ => lines.push(other_block(&block)),
         }
@@ -344,10 +354,17 @@ fn result_lines(value: &Value) -> Vec<Styled> {
     if let Some(n) = result.num_turns {
         parts.push(format!("{n} turn{}", if n == 1 { "" } else { "s" }));
     }
-    if let Some(ms) = result.duration_ms {
-        parts.push(format!("{:.1}s", ms / 1000.0));
+    // The numbers come from the session: anything absurd is left out, not shown.
+    if let Some(text) = result
+        .duration_ms
+        .and_then(crate::units::format_reported_ms)
+    {
+        parts.push(text);
     }
-    if let Some(cost) = result.cost_usd {
+    if let Some(cost) = result
+        .cost_usd
+        .filter(|c| c.is_finite() && (0.0..1.0e6).contains(c))
+    {
         parts.push(format!("${cost:.4}"));
     }
     let (label, style) = if result.is_error {
@@ -390,6 +407,7 @@ mod tests {
         let lines = render_line(
             br#"{"a":1,"b":[true,null],"c":{}}"#,
             View::Json,
+            Stream::Stdout,
             Style::default(),
         );
         assert_eq!(
@@ -420,12 +438,18 @@ mod tests {
             texts(&render_line(
                 b"plain {not json",
                 View::Json,
+                Stream::Stdout,
                 Style::default()
             )),
             vec!["plain {not json"]
         );
         assert_eq!(
-            texts(&render_line(b"\xff\xfe{}", View::Chat, Style::default())),
+            texts(&render_line(
+                b"\xff\xfe{}",
+                View::Chat,
+                Stream::Stdout,
+                Style::default()
+            )),
             vec!["��{}"]
         );
     }
@@ -436,6 +460,7 @@ mod tests {
         let lines = render_line(
             format!("{{\"s\":\"{long}\"}}").as_bytes(),
             View::Json,
+            Stream::Stdout,
             Style::default(),
         );
         assert!(
@@ -448,14 +473,19 @@ mod tests {
 
     #[test]
     fn escape_sequences_inside_json_strings_are_neutralised() {
-        let lines = render_line(br#"{"type":"assistant","message":{"content":[{"type":"text","text":"hi\u001b]0;pwned\u0007 there\u001b[2J"}]}}"#, View::Chat, Style::default());
+        let lines = render_line(br#"{"type":"assistant","message":{"content":[{"type":"text","text":"hi\u001b]0;pwned\u0007 there\u001b[2J"}]}}"#, View::Chat, Stream::Stdout, Style::default());
         let all: String = texts(&lines).join("\n");
         assert!(all.contains("hi there"), "{all}");
         assert!(
             !all.contains("pwned") && !all.chars().any(|c| c.is_control() && c != '\n'),
             "{all:?}"
         );
-        let json = render_line(br#"{"k":"a\u001bcb"}"#, View::Json, Style::default());
+        let json = render_line(
+            br#"{"k":"a\u001bcb"}"#,
+            View::Json,
+            Stream::Stdout,
+            Style::default(),
+        );
         assert!(!texts(&json).concat().contains('\u{1b}'));
     }
 
@@ -472,7 +502,14 @@ mod tests {
         ];
         let all: Vec<String> = events
             .iter()
-            .flat_map(|e| texts(&render_line(e.as_bytes(), View::Chat, Style::default())))
+            .flat_map(|e| {
+                texts(&render_line(
+                    e.as_bytes(),
+                    View::Chat,
+                    Stream::Stdout,
+                    Style::default(),
+                ))
+            })
             .collect();
         assert_eq!(all[0], "● session started · m1");
         assert_eq!(all[1], "  tools: Read, Bash");
@@ -484,6 +521,20 @@ mod tests {
         assert_eq!(all[7], "  line two");
         assert_eq!(all[8], "── turn done · 2 turns · 1.5s · $0.0123 ──");
         assert_eq!(all[9], "── turn failed (error_max_turns) ──");
+        let absurd = render_line(
+            br#"{"type":"result","is_error":false,"num_turns":1,"duration_ms":1.79e308,"total_cost_usd":-3}"#,
+            View::Chat,
+            Stream::Stdout,
+            Style::default(),
+        );
+        assert_eq!(texts(&absurd), vec!["── turn done · 1 turn ──"]);
+        let negative = render_line(
+            br#"{"type":"result","duration_ms":-20}"#,
+            View::Chat,
+            Stream::Stdout,
+            Style::default(),
+        );
+        assert_eq!(texts(&negative), vec!["── turn done ──"]);
         assert_eq!(all[10], "  gave up");
         assert_eq!(all[11], "{", "unknown events fall back to json");
         assert!(all.iter().any(|l| l.contains("\"brand_new_event\"")));
@@ -492,9 +543,23 @@ mod tests {
     #[test]
     fn deeply_nested_json_does_not_overflow() {
         let deep = "[".repeat(10_000) + &"]".repeat(10_000);
-        let lines = render_line(deep.as_bytes(), View::Json, Style::default());
+        let lines = render_line(
+            deep.as_bytes(),
+            View::Json,
+            Stream::Stdout,
+            Style::default(),
+        );
         assert_eq!(lines.len(), 1, "too deep to parse: shown raw");
         let ok_deep = "[".repeat(100) + &"]".repeat(100);
-        assert!(render_line(ok_deep.as_bytes(), View::Json, Style::default()).len() > 100);
+        assert!(
+            render_line(
+                ok_deep.as_bytes(),
+                View::Json,
+                Stream::Stdout,
+                Style::default()
+            )
+            .len()
+                > 100
+        );
     }
 }
