@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# sandmux benchmarks: turn latency, throughput and memory. Needs hyperfine, GNU time
-# (/usr/bin/time) and pexpect (pip install pexpect). Results go to bench/README.md by hand,
-# with their date. Usage: bench/run.sh [turns|throughput|memory|all]
+# sandmux benchmarks: turn latency, throughput, memory and the sandbox path. Needs hyperfine,
+# GNU time (/usr/bin/time), pexpect (pip install pexpect) and, for `sandbox`, busybox-static
+# and root (the test runtime's namespaces). Results go to bench/README.md by hand, with their
+# date. Usage: bench/run.sh [turns|throughput|memory|sandbox|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-cargo build --release --quiet --bin sandmux --example pipe_floor
+cargo build --release --quiet --bin sandmux --example pipe_floor --example msb_test_runtime --example sdk_turns
 bin=target/release/sandmux
 floor=target/release/examples/pipe_floor
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
+# turn_script SESSION-LINE N: a script of N send/expect turns with session `echo`.
+turn_script() {
+    echo "$1"
+    for ((i = 0; i < $2; i++)); do
+        echo "send echo turn$i"
+        echo "expect echo stdout \"ack:turn$i\""
+    done
+    echo 'close echo'
+    echo 'wait echo exit 0'
+}
+
 turns() {
     local n=2000
-    {
-        echo 'session echo: sed -u "s/^/ack:/"'
-        for ((i = 0; i < n; i++)); do
-            echo "send echo turn$i"
-            echo "expect echo stdout \"ack:turn$i\""
-        done
-        echo 'close echo'
-        echo 'wait echo exit 0'
-    } > "$work/turns.smx"
+    turn_script 'session echo: sed -u "s/^/ack:/"' "$n" > "$work/turns.smx"
     echo "== turn latency: $n send/expect turns against sed -u"
     hyperfine --warmup 1 --runs 5 -N \
         "$bin run $work/turns.smx" \
@@ -63,10 +67,35 @@ SMX
     /usr/bin/time -f "4 KiB lines: peak RSS %M KiB, %e s" "$bin" run "$work/mem-long.smx"
 }
 
+# Turn latency through a sandbox exec: sandmux over the real SDK, relay and guest agent (the
+# test runtime, no VM), next to a minimal SDK client doing the same turns (the floor of this
+# path) and to the local backend.
+sandbox() {
+    local n=2000 rootfs=$work/rootfs home=$work/msb-home box=benchbox
+    mkdir -p "$rootfs"/{bin,etc,tmp,proc,dev,root} "$home"
+    cp /bin/busybox "$rootfs/bin/busybox"
+    for applet in sh echo cat; do ln -sf busybox "$rootfs/bin/$applet"; done
+    echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+    echo 'root:x:0:' > "$rootfs/etc/group"
+    MSB_HOME=$home target/release/examples/msb_test_runtime "$box" "$rootfs" > "$work/runtime.out" 2>/dev/null &
+    local runtime=$!
+    for _ in $(seq 100); do grep -q ready "$work/runtime.out" && break; sleep 0.1; done
+    local bot='sh -c "while read -r l; do echo ack:\$l; done"'
+    turn_script "session echo sandbox=$box: $bot" "$n" > "$work/sbturns-box.smx"
+    turn_script "session echo: $bot" "$n" > "$work/sbturns.smx"
+    echo "== turn latency through a sandbox exec: $n turns (test runtime: real SDK, relay and agent, no VM)"
+    hyperfine --warmup 1 --runs 5 -N \
+        "env MSB_HOME=$home SANDMUX_LOG=error $bin run $work/sbturns-box.smx" \
+        "env MSB_HOME=$home target/release/examples/sdk_turns $box $n" \
+        "$bin run $work/sbturns.smx"
+    kill "$runtime"
+}
+
 case $what in
     turns) turns ;;
     throughput) throughput ;;
     memory) memory ;;
-    all) turns; throughput; memory ;;
-    *) echo "usage: bench/run.sh [turns|throughput|memory|all]" >&2; exit 2 ;;
+    sandbox) sandbox ;;
+    all) turns; throughput; memory; sandbox ;;
+    *) echo "usage: bench/run.sh [turns|throughput|memory|sandbox|all]" >&2; exit 2 ;;
 esac

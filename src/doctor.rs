@@ -9,6 +9,8 @@ pub enum Verdict {
     Pass(String),
     Fail(String),
     Skip(String),
+    /// Worth knowing, neither a pass nor a failure.
+    Note(String),
 }
 
 /// One line of the report.
@@ -29,6 +31,7 @@ impl Check {
             Verdict::Pass(t) => ("PASS", t),
             Verdict::Fail(t) => ("FAIL", t),
             Verdict::Skip(t) => ("SKIP", t),
+            Verdict::Note(t) => ("NOTE", t),
         };
         format!("{word}  {:<9} {text}", self.name)
     }
@@ -51,6 +54,29 @@ pub fn check_kvm(path: &Path) -> Verdict {
             path.display()
         )),
         Err(err) => Verdict::Fail(format!("cannot open {}: {err}", path.display())),
+    }
+}
+
+/// What backs `/dev/kvm`, from the loaded kernel modules (`/sys/module`) and the kernel
+/// command line. PVM (`kvm_pvm`, `nested_pvm=1`) runs only guest kernels built for it, and
+/// libkrunfw's kernel is not one: microVMs cannot boot there even though `/dev/kvm` opens.
+pub fn check_kvm_kind(sys_module: &Path, cmdline: &str) -> Verdict {
+    let loaded = |module: &str| sys_module.join(module).exists();
+    if let Some(module) = ["kvm_intel", "kvm_amd"].into_iter().find(|m| loaded(m)) {
+        return Verdict::Pass(format!(
+            "/dev/kvm is backed by {module} (hardware virtualisation)"
+        ));
+    }
+    let pvm_cmdline = cmdline.split_whitespace().any(|w| w == "nested_pvm=1");
+    if loaded("kvm_pvm") || pvm_cmdline {
+        return Verdict::Fail(
+            "/dev/kvm here is PVM (kvm_pvm), which runs only guest kernels built for PVM, and libkrunfw's guest kernel is not one, so microVMs cannot boot on this machine: run sandboxes on a host with VT-x/AMD-V (or a VM with nested virtualisation), where kvm_intel or kvm_amd backs /dev/kvm".into(),
+        );
+    }
+    if loaded("kvm") {
+        Verdict::Skip("/dev/kvm is backed by a KVM module other than kvm_intel, kvm_amd or kvm_pvm; the boot check tells whether microVMs run".into())
+    } else {
+        Verdict::Skip("no KVM module is loaded".into())
     }
 }
 
@@ -126,6 +152,12 @@ pub fn busybox_rootfs(dir: &Path) -> Result<PathBuf, String> {
         "true",
         "false",
         "env",
+        "yes",
+        "kill",
+        "id",
+        "hostname",
+        "printf",
+        "grep",
     ] {
         let link = bin.join(applet);
         if !link.exists() {
@@ -133,8 +165,10 @@ pub fn busybox_rootfs(dir: &Path) -> Result<PathBuf, String> {
                 .map_err(|e| format!("cannot link {applet}: {e}"))?;
         }
     }
+    // The guest agent resolves the exec user (root) through these, as any image has them.
     std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
         .map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("etc/group"), "root:x:0:\n").map_err(|e| e.to_string())?;
     Ok(dir.to_path_buf())
 }
 
@@ -144,8 +178,25 @@ pub async fn run(boot: bool) -> (Vec<Check>, bool) {
     let mut checks = Vec::new();
     runtime_checks(&mut checks);
     checks.push(Check::new("kvm", check_kvm(Path::new("/dev/kvm"))));
+    let cmdline = std::fs::read_to_string("/proc/cmdline").unwrap_or_default();
+    checks.push(Check::new(
+        "kvm-kind",
+        check_kvm_kind(Path::new("/sys/module"), &cmdline),
+    ));
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     checks.push(Check::new("cpu", check_cpu(&cpuinfo)));
+    if let Some(home) = crate::backend::msb_home::home() {
+        let served = crate::backend::msb_home::test_runtime_sandboxes(&home);
+        if !served.is_empty() {
+            checks.push(Check::new(
+                "test-rt",
+                Verdict::Note(format!(
+                    "not real microVMs: {} served by sandmux's test runtime (the real relay and guest agent as host processes, for tests)",
+                    served.join(", ")
+                )),
+            ));
+        }
+    }
     if boot {
         checks.push(Check::new("boot", boot_check().await));
     } else {
@@ -304,6 +355,27 @@ mod tests {
         assert!(
             matches!(check_kvm(Path::new("/nonexistent/kvm")), Verdict::Fail(m) if m.contains("does not exist"))
         );
+    }
+
+    #[test]
+    fn a_pvm_kvm_is_named_with_what_would_fix_it() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("kvm")).unwrap();
+        std::fs::create_dir_all(dir.path().join("kvm_pvm")).unwrap();
+        let verdict = check_kvm_kind(dir.path(), "quiet nested_pvm=1");
+        assert!(
+            matches!(&verdict, Verdict::Fail(m) if m.contains("PVM") && m.contains("cannot boot") && m.contains("kvm_intel or kvm_amd")),
+            "{verdict:?}"
+        );
+        assert!(matches!(check_kvm_kind(dir.path(), ""), Verdict::Fail(_)));
+        std::fs::create_dir_all(dir.path().join("kvm_intel")).unwrap();
+        assert!(matches!(check_kvm_kind(dir.path(), ""), Verdict::Pass(_)));
+        let empty = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            check_kvm_kind(empty.path(), "nested_pvm=1"),
+            Verdict::Fail(_)
+        ));
+        assert!(matches!(check_kvm_kind(empty.path(), ""), Verdict::Skip(_)));
     }
 
     #[test]

@@ -125,10 +125,20 @@ async fn open(spec: &SandboxSpec, shared: &Shared, events: &EventSink) -> Result
             events
                 .send(BackendEvent::Progress(format!("starting {name}…")))
                 .await;
-            handle
+            let sandbox = handle
                 .connect_or_start()
                 .await
-                .map_err(|e| describe_error(&e, name))
+                .map_err(|e| describe_error(&e, name))?;
+            // Never let the test runtime pass for a real sandbox.
+            if super::msb_home::home().is_some_and(|h| super::msb_home::is_test_runtime(&h, name)) {
+                tracing::warn!("sandbox {name} is served by sandmux's test runtime: no microVM");
+                events
+                    .send(BackendEvent::Progress(format!(
+                        "{name} is served by sandmux's test runtime (no VM)"
+                    )))
+                    .await;
+            }
+            Ok(sandbox)
         }
         Err(MicrosandboxError::SandboxNotFound(_)) => {
             let Some(image) = &spec.image else {
@@ -222,10 +232,12 @@ async fn run_session(
         .map(|sink| tokio::spawn(feed(sink, stdin_rx, events.clone())));
     let mut kill_at: Option<tokio::time::Instant> = None;
     let mut controls_open = true;
+    // The guest reports a death by signal without the signal: remember what was sent.
+    let mut sent_signal: Option<i32> = None;
     let terminal = loop {
         tokio::select! {
             event = handle.recv() => {
-                match map_event(event, program, cwd.as_deref(), user.as_deref()) {
+                match map_event(event, program, cwd.as_deref(), user.as_deref(), sent_signal) {
                     Mapped::Event(event) => {
                         if !events.send(event).await {
                             break None;
@@ -238,21 +250,25 @@ async fn run_session(
                 Some(Control::Write(bytes)) => { let _ = stdin_tx.send(Some(bytes)); }
                 Some(Control::CloseStdin) => { let _ = stdin_tx.send(None); }
                 Some(Control::Signal(signal)) => {
+                    sent_signal = latest_signal(sent_signal, signal);
                     if let Err(err) = control.signal(signal).await {
                         events.send(BackendEvent::Warning(format!("signal not delivered: {err}"))).await;
                     }
                 }
                 Some(Control::Stop { grace }) => {
+                    sent_signal = latest_signal(sent_signal, libc::SIGTERM);
                     let _ = control.signal(libc::SIGTERM).await;
                     kill_at = Some(tokio::time::Instant::now() + grace);
                 }
                 None => {
                     controls_open = false;
+                    sent_signal = Some(libc::SIGKILL);
                     let _ = control.kill().await;
                 }
             },
             _ = async { tokio::time::sleep_until(kill_at.unwrap_or_else(tokio::time::Instant::now)).await }, if kill_at.is_some() => {
                 kill_at = None;
+                sent_signal = Some(libc::SIGKILL);
                 let _ = control.kill().await;
             }
         }
@@ -281,6 +297,7 @@ pub fn map_event(
     program: &str,
     cwd: Option<&str>,
     user: Option<&str>,
+    sent_signal: Option<i32>,
 ) -> Mapped {
     match event {
         Some(ExecEvent::Started { pid }) => Mapped::Event(BackendEvent::Started { pid: Some(pid) }),
@@ -292,7 +309,9 @@ pub fn map_event(
             stream: Stream::Stderr,
             data: bytes.to_vec(),
         }),
-        Some(ExecEvent::Exited { code }) => Mapped::Terminal(BackendEvent::Exited(exit_status(code))),
+        Some(ExecEvent::Exited { code }) => {
+            Mapped::Terminal(BackendEvent::Exited(guest_exit(code, sent_signal)))
+        }
         Some(ExecEvent::Failed(failed)) => {
             Mapped::Terminal(BackendEvent::Failed(describe_exec_failure(&failed, program, cwd, user)))
         }
@@ -309,10 +328,28 @@ pub fn map_event(
     }
 }
 
-/// Guest exit codes above 128 are what a shell reports for a signal; keep them as codes, as
-/// the guest reported them.
-fn exit_status(code: i32) -> ExitStatus {
-    ExitStatus::code(code)
+/// The signal that ends a process sent `previous` and then `signal`: SIGKILL once sent
+/// cannot be outrun by a later one.
+fn latest_signal(previous: Option<i32>, signal: i32) -> Option<i32> {
+    match previous {
+        Some(libc::SIGKILL) => previous,
+        _ => Some(signal),
+    }
+}
+
+/// The status of a guest exec that reported `code`. Guest codes above 128 are what a shell
+/// reports for a signal; they stay codes, as the guest reported them. The guest agent reports
+/// a process killed by a signal as `-1` without saying which: it is the last signal sandmux
+/// sent the exec (`sent`, SIGKILL once sent), or an unnamed signal when sandmux sent none.
+pub fn guest_exit(code: i32, sent: Option<i32>) -> ExitStatus {
+    match (code, sent) {
+        (-1, Some(signal)) => ExitStatus::signal(signal),
+        (-1, None) => ExitStatus {
+            code: None,
+            signal: None,
+        },
+        (code, _) => ExitStatus::code(code),
+    }
 }
 
 /// One sentence for an exec that could not start.
@@ -517,6 +554,7 @@ mod tests {
             "sh",
             None,
             None,
+            None,
         );
         assert_eq!(
             out,
@@ -530,6 +568,7 @@ mod tests {
             "sh",
             None,
             None,
+            None,
         );
         assert_eq!(
             err,
@@ -539,18 +578,44 @@ mod tests {
             })
         );
         assert_eq!(
-            map_event(Some(ExecEvent::Started { pid: 7 }), "sh", None, None),
+            map_event(Some(ExecEvent::Started { pid: 7 }), "sh", None, None, None),
             Mapped::Event(BackendEvent::Started { pid: Some(7) })
         );
         assert_eq!(
-            map_event(Some(ExecEvent::Exited { code: 3 }), "sh", None, None),
+            map_event(Some(ExecEvent::Exited { code: 3 }), "sh", None, None, None),
             Mapped::Terminal(BackendEvent::Exited(ExitStatus::code(3)))
         );
     }
 
     #[test]
+    fn a_guest_killed_by_a_signal_takes_the_signal_sandmux_sent() {
+        assert_eq!(guest_exit(-1, Some(2)), ExitStatus::signal(2));
+        assert_eq!(guest_exit(-1, Some(2)).shell_code(), 130);
+        assert_eq!(guest_exit(0, Some(2)), ExitStatus::code(0));
+        assert_eq!(guest_exit(7, None), ExitStatus::code(7));
+        assert_eq!(latest_signal(Some(9), 15), Some(9), "SIGKILL wins");
+        assert_eq!(latest_signal(Some(2), 15), Some(15));
+        let unnamed = guest_exit(-1, None);
+        assert_eq!((unnamed.code, unnamed.signal), (None, None));
+        assert_eq!(
+            unnamed.to_string(),
+            "killed by a signal the sandbox did not name"
+        );
+        assert_eq!(
+            map_event(
+                Some(ExecEvent::Exited { code: -1 }),
+                "sleep",
+                None,
+                None,
+                Some(9)
+            ),
+            Mapped::Terminal(BackendEvent::Exited(ExitStatus::signal(9)))
+        );
+    }
+
+    #[test]
     fn a_stream_without_exit_status_is_a_failure_not_exit_zero() {
-        match map_event(None, "sh", None, None) {
+        match map_event(None, "sh", None, None, None) {
             Mapped::Terminal(BackendEvent::Failed(reason)) => {
                 assert!(
                     reason.starts_with("session ended without exit status"),
@@ -569,7 +634,7 @@ mod tests {
             message: "broken pipe".into(),
         });
         assert_eq!(
-            map_event(Some(event), "sh", None, None),
+            map_event(Some(event), "sh", None, None, None),
             Mapped::Event(BackendEvent::Warning(
                 "input not delivered: broken pipe (EPIPE)".into()
             ))
@@ -599,6 +664,7 @@ mod tests {
         match map_event(
             Some(ExecEvent::Failed(failed(ExecFailureKind::NotFound, "x"))),
             "nosuch",
+            None,
             None,
             None,
         ) {

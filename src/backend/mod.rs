@@ -10,6 +10,7 @@
 pub mod local;
 #[cfg(feature = "microsandbox")]
 pub mod microsandbox;
+pub mod msb_home;
 
 use std::time::Duration;
 

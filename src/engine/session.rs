@@ -224,9 +224,12 @@ impl ExitStatus {
 impl fmt::Display for ExitStatus {
     /// `exited 0`, or `exited 137 (SIGKILL)` for a signal.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.signal {
-            Some(signal) => write!(f, "exited {} ({})", self.shell_code(), signal_name(signal)),
-            None => write!(f, "exited {}", self.shell_code()),
+        match (self.code, self.signal) {
+            (_, Some(signal)) => {
+                write!(f, "exited {} ({})", self.shell_code(), signal_name(signal))
+            }
+            (None, None) => write!(f, "killed by a signal the sandbox did not name"),
+            (Some(_), None) => write!(f, "exited {}", self.shell_code()),
         }
     }
 }

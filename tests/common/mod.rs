@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the real binary on scripts in temp dirs.
 #![allow(dead_code)]
 
+#[cfg(feature = "microsandbox")]
+pub mod sandbox;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

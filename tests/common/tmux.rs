@@ -32,8 +32,16 @@ impl Tmux {
     /// Runs sandmux with `args` in a `width`x`height` terminal; when it exits, the shell
     /// prints `SANDMUX-EXITED-<status>` and stays, so the screen can be read afterwards.
     pub fn start(&self, args: &str, width: u16, height: u16) {
+        self.start_with_env("", args, width, height);
+    }
+
+    /// Like [`Tmux::start`], with `VAR=value ` assignments in front of the command.
+    pub fn start_with_env(&self, env: &str, args: &str, width: u16, height: u16) {
         let bin = assert_cmd::cargo::cargo_bin("sandmux");
-        let command = format!("{} {args}; echo SANDMUX-EXITED-$?; sleep 60", bin.display());
+        let command = format!(
+            "{env}{} {args}; echo SANDMUX-EXITED-$?; sleep 60",
+            bin.display()
+        );
         let (width, height) = (width.to_string(), height.to_string());
         self.cmd(&[
             "new-session",
