@@ -115,6 +115,19 @@ struct RawSession {
 }
 
 impl Config {
+    /// Engine options from a config's settings (defaults without one) and a transcript
+    /// directory.
+    pub fn engine_options(
+        config: Option<&Config>,
+        transcript_dir: Option<PathBuf>,
+    ) -> crate::engine::EngineOptions {
+        crate::engine::EngineOptions {
+            scrollback: config.map_or(ScrollbackLimits::default(), |c| c.settings.scrollback),
+            transcript_dir,
+            ..crate::engine::EngineOptions::default()
+        }
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|err| ConfigError {

@@ -6,7 +6,7 @@ use tokio::sync::watch;
 
 use crate::cli::{ReportFormat, RunArgs};
 use crate::config::{Config, line_col};
-use crate::engine::{Engine, EngineOptions};
+use crate::engine::Engine;
 use crate::script::parse_script;
 use crate::script::report;
 use crate::script::runner::{RunEnd, Runner, StepStatus};
@@ -47,8 +47,8 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     };
 
-    let options = EngineOptions::from_config(config.as_ref(), args.transcript_dir.clone());
-    let mut engine = Engine::new(options);
+    let options = Config::engine_options(config.as_ref(), args.transcript_dir.clone());
+    let mut engine = crate::startup::engine(options);
     let mut config_ids = Vec::new();
     for spec in config.iter().flat_map(|c| c.sessions.iter()) {
         match engine.add(spec.clone()) {

@@ -131,17 +131,24 @@ fn config_sessions_can_be_agents() {
 #[test]
 fn the_demo_agent_rejects_plain_text_like_a_real_agent() {
     let fx = Fixture::new();
+    // stdout and stderr are separate pipes: which comes first is up to the kernel, so the
+    // stderr line is checked in the transcript.
     let out = fx.run(
         "session agent protocol=stream-json: sandmux demo-agent\n\
          send agent hello there\n\
-         expect agent stderr /invalid stream-json input line 1: not JSON/\n\
          expect-json agent /result ~ /^invalid input: not JSON/\n\
          turn agent \"now framed\"\n\
          close agent\n\
          wait agent exit 0\n",
-        &[],
+        &["--transcript-dir", "logs"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let records = transcript(&fx.path("logs/agent.jsonl"));
+    let err = String::from_utf8(stream_bytes(&records, "stderr")).unwrap();
+    assert!(
+        err.starts_with("Error: invalid stream-json input line 1: not JSON"),
+        "{err}"
+    );
 }
 
 #[test]

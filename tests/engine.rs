@@ -23,7 +23,7 @@ fn text(engine: &Engine, id: usize) -> String {
 
 #[tokio::test]
 async fn send_line_reaches_the_program_and_output_comes_back_tagged() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let id = engine
         .add(SessionSpec::local(
             "echo",
@@ -55,7 +55,7 @@ async fn send_line_reaches_the_program_and_output_comes_back_tagged() {
 
 #[tokio::test]
 async fn kill_stops_the_whole_process_group() {
-    let mut engine = Engine::new(EngineOptions {
+    let mut engine = sandmux::startup::engine(EngineOptions {
         stop_grace: Duration::from_millis(300),
         ..Default::default()
     });
@@ -80,7 +80,7 @@ async fn kill_stops_the_whole_process_group() {
 
 #[tokio::test]
 async fn signals_reach_the_program() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let id = engine
         .add(sh(
             "trap",
@@ -101,7 +101,7 @@ async fn signals_reach_the_program() {
 
 #[tokio::test]
 async fn restart_runs_the_same_spec_again_and_ignores_the_old_run() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let id = engine.add(sh("counter", "echo start; sleep 60")).unwrap();
     settle(&mut engine, |e| text(e, id).contains("start")).await;
     engine.apply(Command::Restart { session: id }).unwrap();
@@ -121,7 +121,7 @@ async fn restart_runs_the_same_spec_again_and_ignores_the_old_run() {
 
 #[tokio::test]
 async fn input_to_an_ended_session_is_refused_with_a_warning() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let id = engine.add(sh("brief", "exit 0")).unwrap();
     settle(&mut engine, |e| !e.session(id).unwrap().state.is_live()).await;
     let event = engine
@@ -136,7 +136,7 @@ async fn input_to_an_ended_session_is_refused_with_a_warning() {
 #[tokio::test]
 async fn clear_empties_the_scrollback_but_not_the_transcript() {
     let dir = tempfile::tempdir().unwrap();
-    let mut engine = Engine::new(EngineOptions {
+    let mut engine = sandmux::startup::engine(EngineOptions {
         transcript_dir: Some(dir.path().into()),
         ..Default::default()
     });
@@ -162,7 +162,7 @@ async fn clear_empties_the_scrollback_but_not_the_transcript() {
 
 #[tokio::test]
 async fn a_failing_session_leaves_the_others_running() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let bad = engine
         .add(SessionSpec::local("bad", vec!["/nonexistent/prog".into()]))
         .unwrap();
@@ -189,7 +189,7 @@ async fn a_failing_session_leaves_the_others_running() {
 
 #[tokio::test]
 async fn names_are_checked() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     engine
         .add(SessionSpec::local("a", vec!["true".into()]))
         .unwrap();

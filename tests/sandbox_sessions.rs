@@ -145,8 +145,7 @@ fn a_stream_json_agent_inside_a_sandbox_takes_turns() {
              turn agent \"hello from the host\" within 20s\n\
              turn agent \"please look up the README\" within 20s\n\
              send agent not json\n\
-             expect agent stderr /invalid stream-json input/ within 10s\n\
-             expect-json agent /is_error == true within 10s\n\
+             expect-json agent /result ~ /^invalid input: not JSON/ within 10s\n\
              send agent {{\"type\":\"user\",\"message\":{{\"role\":\"user\",\"content\":\"look again\"}}}}\n\
              expect-json agent /message/content/1/name == \"Grep\" within 10s\n\
              expect-json agent /type == \"result\" within 10s\n\

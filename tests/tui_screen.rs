@@ -16,7 +16,7 @@ use common::{settle, sh};
 
 /// An engine whose sessions have all run to their end.
 async fn finished(specs: Vec<SessionSpec>) -> Engine {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     for spec in specs {
         engine.add(spec).unwrap();
     }
@@ -183,7 +183,7 @@ async fn ansi_colours_are_rendered_and_escape_sequences_neutralised() {
 
 #[tokio::test]
 async fn a_scrolled_up_view_does_not_move_when_output_arrives() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let id = engine
         .add(sh("stream", "seq 1 50; read go; seq 51 60; sleep 5"))
         .unwrap();
@@ -284,7 +284,7 @@ async fn search_highlights_matches_and_moves_between_them() {
 
 #[tokio::test]
 async fn typing_and_enter_send_a_line_and_history_recalls_it() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let id = engine
         .add(SessionSpec::local(
             "echo",
@@ -327,7 +327,7 @@ async fn typing_and_enter_send_a_line_and_history_recalls_it() {
 
 #[tokio::test]
 async fn broadcast_sends_to_every_marked_pane() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     for name in ["a", "b", "c"] {
         engine
             .add(SessionSpec::local(name, vec!["cat".into()]))
@@ -499,7 +499,7 @@ async fn a_one_mebibyte_json_line_and_deep_nesting_render() {
 
 #[tokio::test]
 async fn titles_show_activity_and_agents_awaiting_input() {
-    let mut engine = Engine::new(EngineOptions::default());
+    let mut engine = sandmux::startup::engine(EngineOptions::default());
     let agent = engine
         .add(SessionSpec {
             protocol: sandmux::engine::Protocol::StreamJson,

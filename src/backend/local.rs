@@ -13,7 +13,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
-use super::{Backend, BackendEvent, Control, EventSink};
+use crate::engine::{Backend, BackendEvent, Control, EventSink};
 use crate::engine::{ExitStatus, SessionSpec, Stream};
 
 /// Size of one read from a child's pipe.

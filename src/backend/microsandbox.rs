@@ -14,7 +14,7 @@ use microsandbox::protocol::exec::{ExecFailed, ExecFailureKind};
 use microsandbox::{ExecEvent, MicrosandboxError, Sandbox};
 use tokio::sync::{OnceCell, mpsc};
 
-use super::{Backend, BackendEvent, Control, EventSink};
+use crate::engine::{Backend, BackendEvent, Control, EventSink};
 use crate::engine::{ExitStatus, SandboxSpec, SessionSpec, Stream};
 
 /// The SDK release sandmux is built against; the runtime must match it.

@@ -115,8 +115,7 @@ fn ms(d: std::time::Duration) -> f64 {
 pub fn sessions_json(engine: &Engine) -> Vec<Value> {
     engine
         .sessions()
-        .iter()
-        .map(|s| {
+        .map(|(_, s)| {
             let mut v = json!({
                 "name": s.spec.name,
                 "backend": s.spec.backend.kind(),

@@ -465,7 +465,11 @@ impl<'e> Runner<'e> {
         self.check_interrupt()?;
         let mut interrupt = self.interrupt.clone();
         tokio::select! {
-            event = self.engine.next_event() => Ok(Some(event)),
+            // A control-socket `stop` ends the run as SIGTERM would.
+            event = self.engine.next_event() => match event {
+                Event::StopRequested => Err(Failure::Interrupted(libc::SIGTERM)),
+                event => Ok(Some(event)),
+            },
             _ = tokio::time::sleep_until(deadline) => Ok(None),
             _ = interrupt.changed() => {
                 self.check_interrupt()?;

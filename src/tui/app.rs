@@ -18,7 +18,7 @@ use super::keymap::{self, Action};
 use super::layout;
 use super::pane::{Pane, Search};
 use super::rows::visible_rows;
-use crate::engine::{Activity, Command, Engine, Event, Protocol, SessionState, Stream, View};
+use crate::engine::{Activity, Command, Engine, Event, SessionState, Stream, View};
 use crate::text::printable;
 
 /// What marks input in a saved scrollback (F8).
@@ -47,16 +47,7 @@ impl App {
     pub fn new(engine: &Engine) -> Self {
         let mut panes: Vec<Pane> = engine
             .sessions()
-            .iter()
-            .enumerate()
-            .map(|(id, session)| {
-                let mut pane = Pane::new(id);
-                pane.view = session.spec.view.unwrap_or(match session.spec.protocol {
-                    Protocol::StreamJson => View::Chat,
-                    Protocol::Raw => View::Raw,
-                });
-                pane
-            })
+            .map(|(id, session)| Pane::for_session(id, session))
             .collect();
         if let Some(first) = panes.first_mut() {
             first.set_focused(true);
@@ -94,7 +85,7 @@ impl App {
         };
         match event {
             Event::Output { session, .. } => {
-                let Some(pane) = self.panes.get_mut(*session) else {
+                let Some(pane) = self.panes.iter_mut().find(|p| p.session == *session) else {
                     return;
                 };
                 if pane.anchor.is_some() {
@@ -132,6 +123,30 @@ impl App {
                     printable(reason.as_bytes())
                 ));
             }
+            Event::Added { session } => {
+                if let Some(s) = engine.session(*session)
+                    && !self.panes.iter().any(|p| p.session == *session)
+                {
+                    self.panes.push(Pane::for_session(*session, s));
+                    if self.panes.len() == 1 {
+                        self.set_focus(0);
+                    }
+                    self.set_status(format!("{} added", s.spec.name));
+                }
+            }
+            Event::Removed { session } => {
+                if let Some(index) = self.panes.iter().position(|p| p.session == *session) {
+                    self.panes.remove(index);
+                    if self.focus >= index && self.focus > 0 {
+                        self.focus -= 1;
+                    }
+                    if let Some(pane) = self.panes.get_mut(self.focus) {
+                        pane.set_focused(true);
+                    }
+                    self.set_status("a session was removed");
+                }
+            }
+            Event::StopRequested => self.quit = true,
             Event::Progress { .. } | Event::Started { .. } | Event::Exited { .. } => {}
         }
     }
@@ -734,19 +749,14 @@ impl App {
     }
 
     fn draw_status(&self, frame: &mut Frame, area: Rect, engine: &Engine) {
-        let running = engine
-            .sessions()
-            .iter()
-            .filter(|s| s.state.is_live())
-            .count();
-        let total = engine.sessions().len();
+        let running = engine.sessions().filter(|(_, s)| s.state.is_live()).count();
+        let total = engine.sessions().count();
         let now = tokio::time::Instant::now();
         let mut parts = Vec::new();
         for activity in [Activity::AwaitingInput, Activity::Working, Activity::Idle] {
             let n = engine
                 .sessions()
-                .iter()
-                .filter(|s| s.activity(now) == activity)
+                .filter(|(_, s)| s.activity(now) == activity)
                 .count();
             if n > 0 {
                 parts.push(format!("{n} {}", activity.as_str()));

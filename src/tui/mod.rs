@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::TuiArgs;
 use crate::config::Config;
-use crate::engine::{Engine, EngineOptions, Event, Program, SessionSpec, valid_name};
+use crate::engine::{Engine, Event, Program, SessionSpec, valid_name};
 use app::App;
 
 /// Frames per second at most; a frame is drawn only when something changed.
@@ -130,15 +130,15 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     };
-    let options = EngineOptions::from_config(config.as_ref(), args.transcript_dir.clone());
-    let mut engine = Engine::new(options);
+    let options = Config::engine_options(config.as_ref(), args.transcript_dir.clone());
+    let mut engine = crate::startup::engine(options);
     for spec in specs {
         if let Err(err) = engine.add(spec) {
             eprintln!("sandmux: {err}");
             return 2;
         }
     }
-    tracing::info!(sessions = engine.sessions().len(), "TUI starting");
+    tracing::info!(sessions = engine.sessions().count(), "TUI starting");
     let mut app = App::new(&engine);
     let mut guard = match terminal::TerminalGuard::enter() {
         Ok(guard) => guard,

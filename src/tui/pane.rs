@@ -89,6 +89,16 @@ impl Pane {
         }
     }
 
+    /// A pane for a session, in the view its spec asks for (chat for stream-json agents).
+    pub fn for_session(id: SessionId, session: &crate::engine::Session) -> Self {
+        let mut pane = Pane::new(id);
+        pane.view = session.spec.view.unwrap_or(match session.spec.protocol {
+            crate::engine::Protocol::StreamJson => View::Chat,
+            crate::engine::Protocol::Raw => View::Raw,
+        });
+        pane
+    }
+
     /// Shows or hides the editor's cursor (only the focused pane shows one).
     pub fn set_focused(&mut self, focused: bool) {
         let style = if focused {

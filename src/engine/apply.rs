@@ -1,0 +1,195 @@
+//! Commands applied to the engine: the only way front ends change sessions.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use super::backend::{Control, EventSink};
+use super::state::Session;
+use super::{
+    Command, Engine, EngineError, Event, Protocol, Scrollback, SessionId, SessionSpec,
+    SessionState, Stream, Transcript, signal_name, valid_name,
+};
+
+impl Engine {
+    /// Applies a command. Input to a session that has ended is dropped with a warning event
+    /// returned to the caller; `Add` and `Remove` return `Added` and `Removed`.
+    pub fn apply(&mut self, command: Command) -> Result<Option<Event>, EngineError> {
+        let event = match command {
+            Command::Add { spec } => {
+                let session = self.add_session(*spec)?;
+                Some(Event::Added { session })
+            }
+            Command::Remove { session } => {
+                self.remove(session)?;
+                Some(Event::Removed { session })
+            }
+            Command::SendLine { session, text } => {
+                let mut bytes = text.into_bytes();
+                bytes.push(b'\n');
+                return self.write(session, bytes);
+            }
+            Command::SendTurn { session, text } => {
+                let protocol = self.get_mut(session)?.spec.protocol;
+                return self.write(session, crate::protocol::frame_turn(protocol, &text));
+            }
+            Command::Write { session, bytes } => return self.write(session, bytes),
+            Command::CloseStdin { session } => {
+                let s = self.get_mut(session)?;
+                if !s.stdin_closed {
+                    s.stdin_closed = true;
+                    s.record_event("stdin_closed", json!({}));
+                    s.send_control(Control::CloseStdin);
+                }
+                None
+            }
+            Command::Signal { session, signal } => {
+                let s = self.get_mut(session)?;
+                if s.state.is_live() {
+                    s.record_event(
+                        "signal",
+                        json!({"signal": signal, "name": signal_name(signal)}),
+                    );
+                    s.send_control(Control::Signal(signal));
+                }
+                None
+            }
+            Command::Kill { session } => {
+                let grace = self.options.stop_grace;
+                let s = self.get_mut(session)?;
+                if s.state.is_live() {
+                    s.record_event("kill", json!({}));
+                    s.send_control(Control::Stop { grace });
+                }
+                None
+            }
+            Command::Restart { session } => {
+                let s = self.get_mut(session)?;
+                s.record_event("restart", json!({}));
+                // Dropping the controls of the old generation kills it; its late events
+                // are recognised by their generation.
+                s.controls = None;
+                s.scrollback.close_streams();
+                self.launch(session);
+                None
+            }
+            Command::Clear { session } => {
+                self.get_mut(session)?.scrollback.clear();
+                None
+            }
+        };
+        if let Some(event) = &event {
+            self.publish_event(event);
+        }
+        Ok(event)
+    }
+
+    fn add_session(&mut self, spec: SessionSpec) -> Result<SessionId, EngineError> {
+        if !valid_name(&spec.name) {
+            return Err(EngineError::InvalidName(spec.name));
+        }
+        if self.by_name.contains_key(&spec.name) {
+            return Err(EngineError::DuplicateName(spec.name));
+        }
+        let kind = spec.backend.kind();
+        if !self.backends.contains_key(kind) {
+            return Err(EngineError::NoBackend(kind));
+        }
+        let transcript = match &self.options.transcript_dir {
+            Some(dir) => {
+                let path = dir.join(format!("{}.jsonl", spec.name));
+                let opened =
+                    std::fs::create_dir_all(dir).and_then(|_| Transcript::open(&path, true));
+                Some(opened.map_err(|source| EngineError::Transcript { path, source })?)
+            }
+            None => None,
+        };
+        let prompt = match &spec.prompt {
+            Some(pattern) => Some(
+                regex::bytes::Regex::new(pattern)
+                    .map_err(|e| EngineError::InvalidPrompt(crate::text::regex_error(&e)))?,
+            ),
+            None => None,
+        };
+        let id = self.sessions.len();
+        self.by_name.insert(spec.name.clone(), id);
+        let scrollback = Scrollback::new(self.options.scrollback);
+        self.sessions
+            .push(Session::new(spec, scrollback, prompt, transcript));
+        self.launch(id);
+        Ok(id)
+    }
+
+    fn launch(&mut self, id: SessionId) {
+        let session = &mut self.sessions[id];
+        session.generation += 1;
+        session.starts += 1;
+        session.state = SessionState::Starting { progress: None };
+        session.stdin_closed = false;
+        let (controls_tx, controls_rx) = mpsc::unbounded_channel();
+        session.controls = Some(controls_tx);
+        let sink = EventSink::new(id, session.generation, self.tx.clone());
+        let backend = Arc::clone(&self.backends[session.spec.backend.kind()]);
+        backend.launch(&session.spec, controls_rx, sink);
+    }
+
+    /// Kills the session if it is live (its backend task ends when its controls close) and
+    /// forgets it; the slot stays, so ids are never reused.
+    fn remove(&mut self, id: SessionId) -> Result<(), EngineError> {
+        let s = self.get_mut(id)?;
+        if s.state.is_live() {
+            s.record_event("kill", json!({}));
+            s.state = SessionState::Failed {
+                reason: "removed".into(),
+            };
+        }
+        s.record_event("removed", json!({}));
+        s.controls = None;
+        s.flush();
+        s.transcript = None;
+        s.scrollback = Scrollback::new(s.scrollback.limits());
+        let name = s.spec.name.clone();
+        s.removed = true;
+        self.by_name.remove(&name);
+        Ok(())
+    }
+
+    fn write(&mut self, id: SessionId, bytes: Vec<u8>) -> Result<Option<Event>, EngineError> {
+        let s = self.get_mut(id)?;
+        let refused = if !s.state.is_live() {
+            Some(format!("input not sent: the session has {}", s.state))
+        } else if s.stdin_closed {
+            Some("input not sent: stdin is closed".to_string())
+        } else {
+            None
+        };
+        if let Some(message) = refused {
+            s.push_warning(message.clone());
+            return Ok(Some(Event::Warning {
+                session: id,
+                message,
+            }));
+        }
+        let _ = s.record_data("stdin", &bytes);
+        // The input is part of the conversation: the pane shows it where it happened.
+        let before = (s.awaiting_input, s.turn_in_flight);
+        let end = s.scrollback.end_seq();
+        let start = match end.checked_sub(1).and_then(|last| s.scrollback.get(last)) {
+            // The bytes go on the input line still waiting for its newline.
+            Some(line) if line.is_open() && line.stream == Stream::Stdin => line.seq,
+            _ => end,
+        };
+        s.scrollback.push(Stream::Stdin, &bytes);
+        if !bytes.is_empty() {
+            s.last_input_seq = Some(start);
+        }
+        s.awaiting_input = false;
+        if s.spec.protocol == Protocol::StreamJson {
+            s.turn_in_flight = true;
+        }
+        s.send_control(Control::Write(bytes));
+        self.publish_output(id, before, &[]);
+        Ok(None)
+    }
+}

@@ -1,0 +1,190 @@
+//! One session as the engine keeps it: its spec and lifecycle state, scrollback, transcript,
+//! what it is doing (activity), and the channel to its backend task.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::backend::Control;
+use super::{Activity, Protocol, Scrollback, SessionSpec, SessionState, Transcript};
+
+/// One session as the engine keeps it.
+#[derive(Debug)]
+pub struct Session {
+    pub spec: SessionSpec,
+    pub state: SessionState,
+    pub scrollback: Scrollback,
+    /// Warnings shown to the user, oldest first (bounded).
+    pub warnings: Vec<String>,
+    /// When the last output arrived.
+    pub last_output: Option<Instant>,
+    /// Whether stdin was closed (EOF sent).
+    pub stdin_closed: bool,
+    /// How many times it was started (1 after the first start).
+    pub starts: u64,
+    /// A stream-json turn ended or a prompt is showing, and no input came since.
+    pub awaiting_input: bool,
+    /// A stream-json turn was sent and its `result` has not come yet.
+    pub turn_in_flight: bool,
+    /// The scrollback line of the input sent last, if any.
+    pub last_input_seq: Option<u64>,
+    /// Removed from the engine (its slot stays so ids are never reused).
+    pub removed: bool,
+    /// Lines before this were already looked at for `result` events and prompts.
+    pub(super) scan_seq: u64,
+    pub(super) prompt: Option<regex::bytes::Regex>,
+    pub(super) generation: u64,
+    pub(super) controls: Option<mpsc::UnboundedSender<Control>>,
+    pub(super) transcript: Option<Transcript>,
+}
+
+/// Output this recent counts as "working".
+const WORKING_FOR: Duration = Duration::from_secs(3);
+
+/// Warnings kept per session.
+const MAX_WARNINGS: usize = 100;
+
+impl Session {
+    pub(super) fn new(
+        spec: SessionSpec,
+        scrollback: Scrollback,
+        prompt: Option<regex::bytes::Regex>,
+        transcript: Option<Transcript>,
+    ) -> Self {
+        Session {
+            spec,
+            state: SessionState::Starting { progress: None },
+            scrollback,
+            warnings: Vec::new(),
+            last_output: None,
+            stdin_closed: false,
+            starts: 0,
+            awaiting_input: false,
+            turn_in_flight: false,
+            last_input_seq: None,
+            removed: false,
+            scan_seq: 0,
+            prompt,
+            generation: 0,
+            controls: None,
+            transcript,
+        }
+    }
+
+    /// What the session is doing now.
+    pub fn activity(&self, now: Instant) -> Activity {
+        match &self.state {
+            SessionState::Starting { .. } => Activity::Starting,
+            SessionState::Exited(_) => Activity::Exited,
+            SessionState::Failed { .. } => Activity::Failed,
+            SessionState::Running { .. } if self.awaiting_input => Activity::AwaitingInput,
+            SessionState::Running { .. } if self.turn_in_flight => Activity::Working,
+            SessionState::Running { .. }
+                if self
+                    .last_output
+                    .is_some_and(|t| now.saturating_duration_since(t) < WORKING_FOR) =>
+            {
+                Activity::Working
+            }
+            SessionState::Running { .. } => Activity::Idle,
+        }
+    }
+
+    /// Looks at the lines that arrived since the last look: a stream-json `result` ends a
+    /// turn; a newest output line matching the prompt regex means input is awaited. Returns
+    /// the sequence numbers of the `result` lines seen (turn ends).
+    pub(super) fn notice_output(&mut self) -> Vec<u64> {
+        let mut turn_ends = Vec::new();
+        let sb = &self.scrollback;
+        // Only stream-json sessions need every new line looked at.
+        if self.spec.protocol == Protocol::StreamJson {
+            let end = sb.end_seq();
+            let mut seq = self.scan_seq.max(sb.first_seq());
+            while seq < end {
+                let Some(line) = sb.get(seq) else {
+                    break;
+                };
+                if line.is_open() {
+                    // The newest line: look again when it is complete.
+                    break;
+                }
+                if line.stream.is_output()
+                    && line.completes()
+                    && crate::protocol::stream_json::is_result_line(&sb.whole_line(&line))
+                {
+                    self.turn_in_flight = false;
+                    self.awaiting_input = true;
+                    turn_ends.push(seq);
+                }
+                seq += 1;
+            }
+            self.scan_seq = seq;
+        }
+        if let Some(prompt) = &self.prompt
+            && let Some(last) = self.scrollback.last_output()
+        {
+            self.awaiting_input = prompt.is_match(last.bytes);
+        }
+        turn_ends
+    }
+
+    /// Bytes of output and input seen so far are in the transcript, if there is one.
+    pub fn transcript_path(&self) -> Option<&std::path::Path> {
+        self.transcript.as_ref().map(|t| t.path())
+    }
+
+    pub(super) fn send_control(&self, control: Control) {
+        if let Some(controls) = &self.controls {
+            let _ = controls.send(control);
+        }
+    }
+
+    /// Records a lifecycle event in the transcript (a failed write is remembered there).
+    pub(super) fn record_event(&mut self, event: &str, fields: serde_json::Value) {
+        if let Some(t) = self.transcript.as_mut()
+            && t.event(event, fields).is_err()
+        {
+            t.mark_failed();
+        }
+    }
+
+    /// Records bytes of a stream in the transcript; the first failed write is returned as a
+    /// warning to show.
+    pub(super) fn record_data(&mut self, stream: &str, data: &[u8]) -> Option<String> {
+        let t = self.transcript.as_mut()?;
+        match t.data(stream, data) {
+            Err(err) if t.mark_failed() => Some(format!("transcript write failed: {err}")),
+            _ => None,
+        }
+    }
+
+    pub(super) fn push_warning(&mut self, message: String) {
+        if self.warnings.len() == MAX_WARNINGS {
+            self.warnings.remove(0);
+        }
+        self.warnings.push(message);
+    }
+
+    /// Writes the transcript's buffered lines to disk.
+    pub(super) fn flush(&mut self) {
+        if let Some(t) = self.transcript.as_mut()
+            && t.flush().is_err()
+        {
+            t.mark_failed();
+        }
+    }
+
+    /// The exit fields of a transcript `exited` record.
+    pub(super) fn exit_fields(status: super::ExitStatus) -> serde_json::Value {
+        match status.signal {
+            Some(signal) => json!({
+                "code": status.code,
+                "signal": signal,
+                "signal_name": super::signal_name(signal),
+            }),
+            None => json!({"code": status.code}),
+        }
+    }
+}
