@@ -19,9 +19,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::engine::{
-    BackendSpec, Program, Protocol, SandboxSpec, ScrollbackLimits, SessionSpec, View, valid_name,
-};
+use crate::engine::{ScrollbackLimits, SessionSpec};
+use crate::spec::{self, Part, SpecBuilder};
 use crate::units::parse_size;
 
 /// A config error with its position in the file.
@@ -90,29 +89,8 @@ enum SizeValue {
     Text(String),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawSession {
-    name: Spanned<String>,
-    command: Option<Spanned<Vec<String>>>,
-    shell: Option<Spanned<String>>,
-    cwd: Option<PathBuf>,
-    #[serde(default)]
-    env: BTreeMap<String, String>,
-    #[serde(default)]
-    backend: Option<Spanned<String>>,
-    // microsandbox sessions
-    sandbox: Option<Spanned<String>>,
-    image: Option<Spanned<String>>,
-    cpus: Option<Spanned<i64>>,
-    memory: Option<Spanned<SizeValue>>,
-    keep: Option<Spanned<bool>>,
-    user: Option<Spanned<String>>,
-    // agent sessions
-    protocol: Option<Spanned<String>>,
-    view: Option<Spanned<String>>,
-    prompt: Option<Spanned<String>>,
-}
+/// A `[[session]]` table: every key with where it stands, for the session-spec builder.
+type RawSession = Spanned<BTreeMap<Spanned<String>, Spanned<toml::Value>>>;
 
 impl Config {
     /// Engine options from a config's settings (defaults without one) and a transcript
@@ -199,194 +177,99 @@ impl Config {
         let mut names = HashSet::new();
         let mut sessions = Vec::new();
         for raw in raw.session {
-            let name_span = raw.name.span();
-            let name = raw.name.into_inner();
-            if !valid_name(&name) {
+            let (spec, name_span) = session_spec(raw, &base, &at)?;
+            if !names.insert(spec.name.clone()) {
                 return Err(at(
                     Some(name_span),
-                    format!("invalid session name `{name}`: use letters, digits, `_`, `.` and `-`"),
+                    format!("duplicate session name `{}`", spec.name),
                 ));
             }
-            if !names.insert(name.clone()) {
-                return Err(at(
-                    Some(name_span),
-                    format!("duplicate session name `{name}`"),
-                ));
-            }
-            let program = match (raw.command, raw.shell) {
-                (Some(command), None) => {
-                    let span = command.span();
-                    let argv = command.into_inner();
-                    if argv.is_empty() || argv[0].is_empty() {
-                        return Err(at(
-                            Some(span),
-                            format!("session `{name}`: `command` is empty"),
-                        ));
-                    }
-                    Program::Argv(argv)
-                }
-                (None, Some(shell)) => {
-                    if shell.get_ref().trim().is_empty() {
-                        return Err(at(
-                            Some(shell.span()),
-                            format!("session `{name}`: `shell` is empty"),
-                        ));
-                    }
-                    Program::Shell(shell.into_inner())
-                }
-                (Some(_), Some(shell)) => {
-                    return Err(at(
-                        Some(shell.span()),
-                        format!("session `{name}` has both `command` and `shell`: keep one"),
-                    ));
-                }
-                (None, None) => {
-                    return Err(at(
-                        Some(name_span),
-                        format!("session `{name}` needs `command = [..]` or `shell = \"..\"`"),
-                    ));
-                }
-            };
-            let backend = match raw
-                .backend
-                .as_ref()
-                .map(|b| (b.get_ref().as_str(), b.span()))
-            {
-                None | Some(("local", _)) => {
-                    let sandbox_key = [
-                        ("sandbox", raw.sandbox.as_ref().map(Spanned::span)),
-                        ("image", raw.image.as_ref().map(Spanned::span)),
-                        ("cpus", raw.cpus.as_ref().map(Spanned::span)),
-                        ("memory", raw.memory.as_ref().map(Spanned::span)),
-                        ("keep", raw.keep.as_ref().map(Spanned::span)),
-                        ("user", raw.user.as_ref().map(Spanned::span)),
-                    ]
-                    .into_iter()
-                    .find_map(|(key, span)| span.map(|s| (key, s)));
-                    if let Some((key, span)) = sandbox_key {
-                        return Err(at(
-                            Some(span),
-                            format!(
-                                "session `{name}`: `{key}` is for sandbox sessions: add backend = \"microsandbox\""
-                            ),
-                        ));
-                    }
-                    BackendSpec::Local
-                }
-                Some(("microsandbox", span)) => {
-                    let Some(sandbox) = raw.sandbox else {
-                        return Err(at(
-                            Some(span),
-                            format!(
-                                "session `{name}`: a microsandbox session needs `sandbox = \"NAME\"`"
-                            ),
-                        ));
-                    };
-                    if !valid_name(sandbox.get_ref()) {
-                        return Err(at(
-                            Some(sandbox.span()),
-                            format!("invalid sandbox name `{}`", sandbox.get_ref()),
-                        ));
-                    }
-                    let cpus = match raw.cpus {
-                        Some(c) if (1..=255).contains(c.get_ref()) => Some(*c.get_ref() as u8),
-                        Some(c) => {
-                            return Err(at(
-                                Some(c.span()),
-                                "cpus must be a number from 1 to 255".into(),
-                            ));
-                        }
-                        None => None,
-                    };
-                    let memory_mib = match raw.memory {
-                        Some(m) => {
-                            let span = m.span();
-                            let bytes = match m.into_inner() {
-                                SizeValue::Bytes(n) => {
-                                    u64::try_from(n).unwrap_or(0).saturating_mul(1024 * 1024)
-                                }
-                                SizeValue::Text(t) => parse_size(&t)
-                                    .map_err(|e| at(Some(span.clone()), format!("memory: {e}")))?,
-                            };
-                            match u32::try_from(bytes / (1024 * 1024)) {
-                                Ok(mib) if mib >= 1 => Some(mib),
-                                _ => {
-                                    return Err(at(
-                                        Some(span),
-                                        "memory must be at least 1MiB".into(),
-                                    ));
-                                }
-                            }
-                        }
-                        None => None,
-                    };
-                    BackendSpec::Microsandbox(SandboxSpec {
-                        sandbox: sandbox.into_inner(),
-                        image: raw.image.map(Spanned::into_inner),
-                        cpus,
-                        memory_mib,
-                        keep: raw.keep.is_some_and(|k| *k.get_ref()),
-                        user: raw.user.map(Spanned::into_inner),
-                    })
-                }
-                Some((other, span)) => {
-                    return Err(at(
-                        Some(span),
-                        format!("unknown backend `{other}` (known: local, microsandbox)"),
-                    ));
-                }
-            };
-            let local = matches!(backend, BackendSpec::Local);
-            // A local cwd is relative to the config file; a sandbox cwd is a path in the guest.
-            let cwd = raw.cwd.map(|cwd| {
-                if cwd.is_relative() && local {
-                    base.join(cwd)
-                } else {
-                    cwd
-                }
-            });
-            let protocol = match raw.protocol {
-                Some(p) => Protocol::parse(p.get_ref()).ok_or_else(|| {
-                    at(
-                        Some(p.span()),
-                        format!(
-                            "unknown protocol `{}` (known: raw, stream-json)",
-                            p.get_ref()
-                        ),
-                    )
-                })?,
-                None => Protocol::Raw,
-            };
-            let view = match raw.view {
-                Some(v) => Some(View::parse(v.get_ref()).ok_or_else(|| {
-                    at(
-                        Some(v.span()),
-                        format!("unknown view `{}` (known: raw, json, chat)", v.get_ref()),
-                    )
-                })?),
-                None => None,
-            };
-            if let Some(prompt) = &raw.prompt
-                && let Err(err) = regex::bytes::Regex::new(prompt.get_ref())
-            {
-                return Err(at(
-                    Some(prompt.span()),
-                    format!("invalid prompt regex: {}", crate::text::regex_error(&err)),
-                ));
-            }
-            sessions.push(SessionSpec {
-                name,
-                program,
-                cwd,
-                env: raw.env,
-                backend,
-                protocol,
-                view,
-                prompt: raw.prompt.map(Spanned::into_inner),
-            });
+            sessions.push(spec);
         }
         Ok(Config { settings, sessions })
     }
+}
+
+/// One `[[session]]` table through the session-spec builder; errors point at the key or
+/// value they are about.
+fn session_spec(
+    raw: RawSession,
+    base: &Path,
+    at: &impl Fn(Option<Range<usize>>, String) -> ConfigError,
+) -> Result<(SessionSpec, Range<usize>), ConfigError> {
+    let table_span = raw.span();
+    let mut entries: Vec<(Spanned<String>, Spanned<toml::Value>)> =
+        raw.into_inner().into_iter().collect();
+    entries.sort_by_key(|(key, _)| key.span().start);
+    let Some(index) = entries.iter().position(|(k, _)| k.get_ref() == "name") else {
+        return Err(at(
+            Some(table_span),
+            "a [[session]] needs `name = \"NAME\"`".into(),
+        ));
+    };
+    let (_, name) = entries.remove(index);
+    let name_span = name.span();
+    let toml::Value::String(name) = name.into_inner() else {
+        return Err(at(Some(name_span), "`name` takes text".into()));
+    };
+    let mut builder =
+        SpecBuilder::new(&name).map_err(|e| at(Some(name_span.clone()), e.message))?;
+    let mut spans = Vec::new();
+    for (key, value) in entries {
+        let (key_span, value_span) = (key.span(), value.span());
+        let key = key.into_inner();
+        let value = spec_value(&key, value.into_inner())
+            .map_err(|message| at(Some(value_span.clone()), message))?;
+        builder.set(&key, value).map_err(|e| {
+            let span = if e.part == Part::Key {
+                &key_span
+            } else {
+                &value_span
+            };
+            at(Some(span.clone()), e.message)
+        })?;
+        spans.push((key, key_span));
+    }
+    let spec = builder.finish(Some(base)).map_err(|e| {
+        let span = spans
+            .iter()
+            .find(|(k, _)| *k == e.key)
+            .map_or(name_span.clone(), |(_, span)| span.clone());
+        at(Some(span), e.message)
+    })?;
+    Ok((spec, name_span))
+}
+
+/// A TOML value as the builder takes it.
+fn spec_value(key: &str, value: toml::Value) -> Result<spec::Value, String> {
+    let strings = |items: Vec<toml::Value>| -> Option<Vec<String>> {
+        items
+            .into_iter()
+            .map(|v| match v {
+                toml::Value::String(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    };
+    Ok(match value {
+        toml::Value::String(s) => spec::Value::Text(s),
+        toml::Value::Integer(n) => spec::Value::Int(n),
+        toml::Value::Boolean(b) => spec::Value::Bool(b),
+        toml::Value::Array(items) => spec::Value::List(
+            strings(items).ok_or_else(|| format!("`{key}` takes a list of strings"))?,
+        ),
+        toml::Value::Table(table) => spec::Value::Table(
+            table
+                .into_iter()
+                .map(|(k, v)| match v {
+                    toml::Value::String(s) => Some((k, s)),
+                    _ => None,
+                })
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("`{key}` takes a table of strings"))?,
+        ),
+        other => return Err(format!("`{key}` does not take {}", other.type_str())),
+    })
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -414,6 +297,7 @@ fn tidy(message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{BackendSpec, Program, Protocol, SandboxSpec, View};
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("dir/sandmux.toml"))
@@ -476,7 +360,17 @@ shell = "echo hi | tr a-z A-Z"
                 5,
                 "duplicate session name",
             ),
-            ("[[session]]\nname = \"a\"\n", 2, "needs `command"),
+            (
+                "[[session]]\nname = \"a\"\n",
+                2,
+                "needs a command (`command`",
+            ),
+            (
+                "[[session]]\nname = \"a\"\ncommand = [\"x\"]\nspeed = 3\n",
+                4,
+                "unknown session key `speed` (known: command, shell, cwd",
+            ),
+            ("[[session]]\ncommand = [\"x\"]\n", 1, "needs `name"),
             (
                 "[[session]]\nname = \"a\"\ncommand = []\n",
                 3,
@@ -499,9 +393,9 @@ shell = "echo hi | tr a-z A-Z"
             ),
             ("[settings]\nscrollback_lines = 0\n", 2, "at least 1"),
             (
-                "[[session]]\nname = \"a\"\ncommand = \"cat\"\n",
+                "[[session]]\nname = \"a\"\ncommand = [\"x\", 3]\n",
                 3,
-                "invalid type",
+                "`command` takes a list of strings",
             ),
             ("this is not toml", 1, ""),
         ];
@@ -534,7 +428,7 @@ shell = "echo hi | tr a-z A-Z"
             (
                 "[[session]]\nname = \"a\"\ncommand = [\"x\"]\nimage = \"alpine\"\n",
                 4,
-                "add backend = \"microsandbox\"",
+                "is for sandbox sessions: add `sandbox`",
             ),
             (
                 "[[session]]\nname = \"a\"\nbackend = \"microsandbox\"\ncommand = [\"x\"]\n",
@@ -557,6 +451,15 @@ shell = "echo hi | tr a-z A-Z"
             assert_eq!(err.line, line, "{text}: {err}");
             assert!(err.message.contains(needle), "{text}: {err}");
         }
+    }
+
+    #[test]
+    fn a_command_may_be_a_line_split_like_a_script_s() {
+        let config = parse("[[session]]\nname = \"a\"\ncommand = \"sed -u 's/^/x /'\"\n").unwrap();
+        assert_eq!(
+            config.sessions[0].program,
+            Program::Argv(vec!["sed".into(), "-u".into(), "s/^/x /".into()])
+        );
     }
 
     #[test]

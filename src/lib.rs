@@ -15,6 +15,7 @@ pub mod engine;
 pub mod headless;
 pub mod protocol;
 pub mod script;
+pub mod spec;
 pub mod startup;
 pub mod text;
 pub mod tui;

@@ -38,6 +38,56 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
+/// Reads one double-quoted string at the start of `text` (which starts with `"`), with the
+/// escapes sandmux scripts know: `\n \t \r \0 \e \\ \" \xNN`. Returns the bytes and how
+/// many bytes of `text` it used; an error gives the byte offset in `text` it is about.
+pub fn unquote(text: &str) -> Result<(Vec<u8>, usize), (usize, String)> {
+    let unclosed = || (0, "unclosed string: add the closing `\"`".to_string());
+    let mut out = Vec::new();
+    let mut chars = text.char_indices().skip(1);
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return Ok((out, at + 1)),
+            '\\' => match chars.next() {
+                Some((_, 'n')) => out.push(b'\n'),
+                Some((_, 't')) => out.push(b'\t'),
+                Some((_, 'r')) => out.push(b'\r'),
+                Some((_, '0')) => out.push(0),
+                Some((_, 'e')) => out.push(0x1b),
+                Some((_, '\\')) => out.push(b'\\'),
+                Some((_, '"')) => out.push(b'"'),
+                Some((_, 'x')) => {
+                    let hex: String = chars.by_ref().take(2).map(|(_, c)| c).collect();
+                    let byte = (hex.len() == 2)
+                        .then(|| u8::from_str_radix(&hex, 16).ok())
+                        .flatten()
+                        .ok_or_else(|| {
+                            (
+                                at,
+                                format!("invalid escape `\\x{hex}`: expected two hex digits"),
+                            )
+                        })?;
+                    out.push(byte);
+                }
+                Some((_, other)) => {
+                    return Err((
+                        at,
+                        format!(
+                            "unknown escape `\\{other}` (known: \\n \\t \\r \\0 \\e \\\\ \\\" \\xNN)"
+                        ),
+                    ));
+                }
+                None => return Err(unclosed()),
+            },
+            c => {
+                let mut buf = [0u8; 4];
+                out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+            }
+        }
+    }
+    Err(unclosed())
+}
+
 /// The one line of a regex error that says what is wrong (the crate's message spans several
 /// lines with a drawing of the pattern).
 pub fn regex_error(err: &regex::Error) -> String {
@@ -59,6 +109,25 @@ mod tests {
         let out = printable(b"\x1b]0;pwned\x07\x1b[?1049h\x1b[31mred\x9b");
         assert!(!out.chars().any(|c| c.is_control()), "{out:?}");
         assert_eq!(out, "\\e]0;pwned\\x07\\e[?1049h\\e[31mred\\x9b");
+    }
+
+    #[test]
+    fn quoted_strings_know_their_escapes_and_say_where_they_fail() {
+        assert_eq!(
+            unquote(r#""a\tb\x41\"c" rest"#).unwrap(),
+            (b"a\tbA\"c".to_vec(), 13)
+        );
+        assert_eq!(unquote(r#""日本""#).unwrap().0, "日本".as_bytes());
+        assert_eq!(unquote(r#""abc"#).unwrap_err().0, 0);
+        let (at, why) = unquote(r#""ab\q""#).unwrap_err();
+        assert_eq!(at, 3);
+        assert!(why.starts_with("unknown escape `\\q`"), "{why}");
+        assert!(
+            unquote(r#""\x4""#)
+                .unwrap_err()
+                .1
+                .contains("two hex digits")
+        );
     }
 
     #[test]

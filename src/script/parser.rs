@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
-use crate::engine::{
-    BackendSpec, Program, Protocol, SandboxSpec, SessionSpec, Stream, parse_signal, valid_name,
-};
+use crate::engine::{Protocol, SessionSpec, Stream, parse_signal};
 use crate::units::parse_duration;
 
 /// A parse error at a position of the script.
@@ -364,144 +362,22 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Step, Pars
     Ok(Step { line, text, kind })
 }
 
+/// `session NAME [key=value ...]: COMMAND LINE`, through the one session-spec builder.
 fn parse_session(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
     cursor.skip_ws();
-    let name_col = cursor.col();
-    let name = cursor.take_while(|c| c != ':' && !c.is_whitespace());
-    if name.is_empty() {
-        return Err(cursor.error("expected a session name: session NAME: COMMAND"));
-    }
-    if !valid_name(name) {
+    let start = cursor.pos;
+    let text = cursor.rest();
+    let col_of = |offset: usize| cursor.line[..start + offset].chars().count() + 1;
+    let spec = crate::spec::parse_declaration(text)
+        .and_then(|declaration| declaration.finish(None))
+        .map_err(|(at, err)| cursor.error_at(col_of(at), err.message))?;
+    if declared.contains_key(&spec.name) {
         return Err(cursor.error_at(
-            name_col,
-            format!("invalid session name `{name}`: use letters, digits, `_`, `.` and `-`"),
+            col_of(0),
+            format!("session `{}` is already declared", spec.name),
         ));
     }
-    if declared.contains_key(name) {
-        return Err(cursor.error_at(name_col, format!("session `{name}` is already declared")));
-    }
-    let mut spec = SessionSpec::local(name, Vec::new());
-    let mut sandbox_options: Vec<(String, usize)> = Vec::new();
-    loop {
-        cursor.skip_ws();
-        match cursor.peek() {
-            Some(':') => {
-                cursor.bump();
-                break;
-            }
-            None => return Err(cursor.error("expected `:` and the command: session NAME: COMMAND")),
-            Some(_) => {
-                let col = cursor.col();
-                let option = cursor.take_while(|c| !c.is_whitespace() && c != ':');
-                let Some((key, value)) = option.split_once('=') else {
-                    return Err(cursor.error_at(
-                        col,
-                        format!("expected `:` after the session name, found `{option}`"),
-                    ));
-                };
-                session_option(cursor, &mut spec, key, value, col, &mut sandbox_options)?;
-            }
-        }
-    }
-    if let BackendSpec::Microsandbox(sandbox) = &spec.backend
-        && sandbox.sandbox.is_empty()
-    {
-        let (key, col) = &sandbox_options[0];
-        return Err(cursor.error_at(
-            *col,
-            format!("`{key}` is for sandbox sessions: add sandbox=NAME"),
-        ));
-    }
-    cursor.skip_ws();
-    let command_col = cursor.col();
-    let command_line = cursor.rest();
-    let argv = shlex::split(command_line).ok_or_else(|| {
-        cursor.error_at(
-            command_col,
-            "the command line has an unclosed quote or a trailing backslash",
-        )
-    })?;
-    if argv.is_empty() {
-        return Err(cursor.error_at(command_col, "expected a command after `:`"));
-    }
-    spec.program = Program::Argv(argv);
     Ok(StepKind::Session(spec))
-}
-
-/// Applies one `key=value` option of a `session` step.
-fn session_option(
-    cursor: &Cursor<'_>,
-    spec: &mut SessionSpec,
-    key: &str,
-    value: &str,
-    col: usize,
-    sandbox_options: &mut Vec<(String, usize)>,
-) -> Result<(), ParseError> {
-    let value_col = col + key.chars().count() + 1;
-    if matches!(
-        key,
-        "sandbox" | "image" | "cpus" | "memory" | "keep" | "user"
-    ) {
-        if key != "sandbox" {
-            sandbox_options.push((key.to_string(), col));
-        }
-        if matches!(spec.backend, BackendSpec::Local) {
-            spec.backend = BackendSpec::Microsandbox(SandboxSpec::default());
-        }
-    }
-    let bad = |message: String| cursor.error_at(value_col, message);
-    match (key, &mut spec.backend) {
-        ("cwd", _) => spec.cwd = Some(value.into()),
-        ("protocol", _) => {
-            spec.protocol = Protocol::parse(value).ok_or_else(|| {
-                bad(format!(
-                    "unknown protocol `{value}` (known: raw, stream-json)"
-                ))
-            })?;
-        }
-        (_, _) if key.starts_with("env.") && key.len() > 4 => {
-            spec.env.insert(key[4..].to_string(), value.to_string());
-        }
-        ("sandbox", BackendSpec::Microsandbox(s)) => {
-            if !valid_name(value) {
-                return Err(bad(format!("invalid sandbox name `{value}`")));
-            }
-            s.sandbox = value.to_string();
-        }
-        ("image", BackendSpec::Microsandbox(s)) => s.image = Some(value.to_string()),
-        ("user", BackendSpec::Microsandbox(s)) => s.user = Some(value.to_string()),
-        ("cpus", BackendSpec::Microsandbox(s)) => {
-            let cpus = value.parse::<u8>().ok().filter(|c| *c >= 1);
-            s.cpus = Some(cpus.ok_or_else(|| {
-                bad(format!(
-                    "cpus must be a number from 1 to 255, not `{value}`"
-                ))
-            })?);
-        }
-        ("memory", BackendSpec::Microsandbox(s)) => {
-            let bytes = crate::units::parse_size(value).map_err(&bad)?;
-            let mib = u32::try_from(bytes / (1024 * 1024))
-                .ok()
-                .filter(|m| *m >= 1);
-            s.memory_mib = Some(
-                mib.ok_or_else(|| bad(format!("memory must be at least 1MiB, not `{value}`")))?,
-            );
-        }
-        ("keep", BackendSpec::Microsandbox(s)) => {
-            s.keep = match value {
-                "true" | "yes" => true,
-                "false" | "no" => false,
-                _ => return Err(bad(format!("keep is true or false, not `{value}`"))),
-            };
-        }
-        _ => {
-            return Err(cursor.error_at(
-                col,
-                format!("unknown session option `{key}` (known: cwd=DIR, env.NAME=VALUE, protocol=stream-json, sandbox=NAME, image=IMAGE, cpus=N, memory=SIZE, keep=BOOL, user=USER)"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
@@ -793,53 +669,15 @@ impl<'a> Cursor<'a> {
 
     /// A double-quoted string with escapes `\n \t \r \0 \e \\ \" \xNN`.
     fn quoted(&mut self) -> Result<Vec<u8>, ParseError> {
-        let open_col = self.col();
-        self.bump();
-        let mut out = Vec::new();
-        loop {
-            let col = self.col();
-            match self.bump() {
-                None => {
-                    return Err(self.error_at(open_col, "unclosed string: add the closing `\"`"));
-                }
-                Some('"') => return Ok(out),
-                Some('\\') => match self.bump() {
-                    Some('n') => out.push(b'\n'),
-                    Some('t') => out.push(b'\t'),
-                    Some('r') => out.push(b'\r'),
-                    Some('0') => out.push(0),
-                    Some('e') => out.push(0x1b),
-                    Some('\\') => out.push(b'\\'),
-                    Some('"') => out.push(b'"'),
-                    Some('x') => {
-                        let hex: String = (0..2).filter_map(|_| self.bump()).collect();
-                        let byte = (hex.len() == 2)
-                            .then(|| u8::from_str_radix(&hex, 16).ok())
-                            .flatten()
-                            .ok_or_else(|| {
-                                self.error_at(
-                                    col,
-                                    format!("invalid escape `\\x{hex}`: expected two hex digits"),
-                                )
-                            })?;
-                        out.push(byte);
-                    }
-                    Some(other) => {
-                        return Err(self.error_at(
-                            col,
-                            format!("unknown escape `\\{other}` (known: \\n \\t \\r \\0 \\e \\\\ \\\" \\xNN)"),
-                        ));
-                    }
-                    None => {
-                        return Err(
-                            self.error_at(open_col, "unclosed string: add the closing `\"`")
-                        );
-                    }
-                },
-                Some(c) => {
-                    let mut buf = [0u8; 4];
-                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-                }
+        let start = self.pos;
+        match crate::text::unquote(&self.line[start..]) {
+            Ok((bytes, used)) => {
+                self.pos += used;
+                Ok(bytes)
+            }
+            Err((at, why)) => {
+                self.pos = start + at;
+                Err(self.error(why))
             }
         }
     }
@@ -872,6 +710,7 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::{BackendSpec, Program, SandboxSpec};
 
     fn parse(src: &str) -> Result<Vec<Step>, ParseError> {
         parse_script(src, &[])
@@ -1085,7 +924,7 @@ mod tests {
         }
         let (_, c, m) = err("session a image=alpine: sh");
         assert_eq!(c, 11);
-        assert!(m.contains("add sandbox=NAME"), "{m}");
+        assert!(m.contains("add `sandbox`"), "{m}");
         let (_, c, m) = err("session a sandbox=dev cpus=lots: sh");
         assert_eq!(c, 28);
         assert!(m.contains("cpus must be"), "{m}");

@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::TuiArgs;
 use crate::config::Config;
-use crate::engine::{Engine, Event, Program, SessionSpec, valid_name};
+use crate::engine::{Engine, Event, SessionSpec};
 use app::App;
 
 /// Frames per second at most; a frame is drawn only when something changed.
@@ -42,64 +42,6 @@ pub fn config_path(args: &TuiArgs) -> Option<PathBuf> {
     }
 }
 
-/// Parses `-s NAME=COMMAND LINE` (or just `COMMAND LINE`, named after the program).
-pub fn parse_session_arg(arg: &str, taken: &[String]) -> Result<SessionSpec, String> {
-    let (name, command) = match arg.split_once('=') {
-        // `valid_name` already rules out `/`; a dotted name needs a command after `=`.
-        Some((name, command))
-            if valid_name(name) && (!name.contains('.') || !command.is_empty()) =>
-        {
-            (Some(name.to_string()), command)
-        }
-        _ => (None, arg),
-    };
-    let argv = shlex::split(command).ok_or_else(|| {
-        format!("-s {arg}: the command line has an unclosed quote or a trailing backslash")
-    })?;
-    let Some(program) = argv.first() else {
-        return Err(format!("-s {arg}: the command is empty"));
-    };
-    let name = match name {
-        Some(name) => {
-            if taken.contains(&name) {
-                return Err(format!("-s {arg}: a session named `{name}` already exists"));
-            }
-            name
-        }
-        None => {
-            let base: String = Path::new(program)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "_.-".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let base = if base.is_empty() {
-                "session".to_string()
-            } else {
-                base
-            };
-            let mut name = base.clone();
-            let mut n = 2;
-            while taken.contains(&name) {
-                name = format!("{base}-{n}");
-                n += 1;
-            }
-            name
-        }
-    };
-    Ok(SessionSpec {
-        program: Program::Argv(argv),
-        ..SessionSpec::local(name, Vec::new())
-    })
-}
-
 /// Runs the TUI; returns the process exit status.
 pub async fn run(args: TuiArgs) -> i32 {
     let config = match config_path(&args) {
@@ -115,7 +57,7 @@ pub async fn run(args: TuiArgs) -> i32 {
     let mut specs: Vec<SessionSpec> = config.iter().flat_map(|c| c.sessions.clone()).collect();
     for arg in &args.sessions {
         let taken: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        match parse_session_arg(arg, &taken) {
+        match crate::spec::parse_session_arg(arg, &taken) {
             Ok(spec) => specs.push(spec),
             Err(err) => {
                 eprintln!("sandmux: {err}");
@@ -227,39 +169,4 @@ where
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn session_args_take_a_name_or_are_named_after_the_program() {
-        let spec = parse_session_arg("echo=sed -u 's/^/ack:/'", &[]).unwrap();
-        assert_eq!(spec.name, "echo");
-        assert_eq!(
-            spec.program,
-            Program::Argv(vec!["sed".into(), "-u".into(), "s/^/ack:/".into()])
-        );
-        let spec = parse_session_arg("/usr/bin/top -b", &[]).unwrap();
-        assert_eq!(spec.name, "top");
-        let spec = parse_session_arg("top", &["top".into()]).unwrap();
-        assert_eq!(spec.name, "top-2");
-        let spec = parse_session_arg("env A=1 cat", &[]).unwrap();
-        assert_eq!(
-            spec.program,
-            Program::Argv(vec!["env".into(), "A=1".into(), "cat".into()])
-        );
-        assert!(
-            parse_session_arg("x='open", &[])
-                .unwrap_err()
-                .contains("unclosed quote")
-        );
-        assert!(parse_session_arg("x=", &[]).unwrap_err().contains("empty"));
-        assert!(
-            parse_session_arg("a=cat", &["a".into()])
-                .unwrap_err()
-                .contains("already exists")
-        );
-    }
 }

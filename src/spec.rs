@@ -1,0 +1,538 @@
+//! The one builder of session specs. A session is described in a config's `[[session]]`
+//! table, in a script's `session NAME key=value...: COMMAND` step, in `-s`, and in a control
+//! socket's `add`; all of them hand their keys to [`SpecBuilder`], so every key means the same
+//! thing everywhere, with the same error sentences. Callers turn an error's [`Part`] into a
+//! position (`FILE:LINE:COL`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::engine::{BackendSpec, Program, Protocol, SandboxSpec, SessionSpec, View, valid_name};
+
+/// Every session key, as error messages list them.
+pub const KEYS: &str = "command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt";
+
+/// A key's value as the caller has it: scripts and `-s` have text; TOML has typed values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    List(Vec<String>),
+    Table(BTreeMap<String, String>),
+}
+
+impl Value {
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Text(_) => "text",
+            Value::Int(_) => "a number",
+            Value::Bool(_) => "true or false",
+            Value::List(_) => "a list",
+            Value::Table(_) => "a table",
+        }
+    }
+}
+
+/// Which part of a `key = value` an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Key,
+    Value,
+    /// The session as a whole (e.g. a missing command): point at its name.
+    Session,
+}
+
+/// One sentence about what is wrong with a session key, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError {
+    pub key: String,
+    pub part: Part,
+    pub message: String,
+}
+
+impl std::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Builds a [`SessionSpec`] key by key.
+#[derive(Debug, Clone)]
+pub struct SpecBuilder {
+    name: String,
+    command: Option<Vec<String>>,
+    shell: Option<String>,
+    cwd: Option<PathBuf>,
+    env: BTreeMap<String, String>,
+    backend: Option<String>,
+    sandbox: SandboxSpec,
+    /// Sandbox keys given (other than `sandbox`), for the error when there is no sandbox.
+    sandbox_keys: Vec<String>,
+    protocol: Protocol,
+    view: Option<View>,
+    prompt: Option<String>,
+}
+
+impl SpecBuilder {
+    /// A builder for session `name` (`[A-Za-z0-9_.-]+`).
+    pub fn new(name: &str) -> Result<SpecBuilder, SpecError> {
+        if !valid_name(name) {
+            return Err(SpecError {
+                key: "name".into(),
+                part: Part::Session,
+                message: format!(
+                    "invalid session name `{name}`: use letters, digits, `_`, `.` and `-`"
+                ),
+            });
+        }
+        Ok(SpecBuilder {
+            name: name.to_string(),
+            command: None,
+            shell: None,
+            cwd: None,
+            env: BTreeMap::new(),
+            backend: None,
+            sandbox: SandboxSpec::default(),
+            sandbox_keys: Vec::new(),
+            protocol: Protocol::Raw,
+            view: None,
+            prompt: None,
+        })
+    }
+
+    /// Sets one key. `env.NAME` sets one variable; text values are parsed as the key needs.
+    pub fn set(&mut self, key: &str, value: Value) -> Result<(), SpecError> {
+        let bad = |message: String| SpecError {
+            key: key.to_string(),
+            part: Part::Value,
+            message,
+        };
+        let text = |value: &Value| match value {
+            Value::Text(t) => Ok(t.clone()),
+            other => Err(bad(format!("`{key}` takes text, not {}", other.kind()))),
+        };
+        if let Some(var) = key.strip_prefix("env.").filter(|v| !v.is_empty()) {
+            self.env.insert(var.to_string(), text(&value)?);
+            return Ok(());
+        }
+        match key {
+            "command" => {
+                let argv = match value {
+                    Value::List(argv) => argv,
+                    Value::Text(line) => shlex::split(&line).ok_or_else(|| {
+                        bad("the command line has an unclosed quote or a trailing backslash".into())
+                    })?,
+                    other => {
+                        return Err(bad(format!("`command` takes a list, not {}", other.kind())));
+                    }
+                };
+                if argv.first().is_none_or(|p| p.is_empty()) {
+                    return Err(bad(format!("session `{}`: `command` is empty", self.name)));
+                }
+                self.command = Some(argv);
+            }
+            "shell" => {
+                let line = text(&value)?;
+                if line.trim().is_empty() {
+                    return Err(bad(format!("session `{}`: `shell` is empty", self.name)));
+                }
+                self.shell = Some(line);
+            }
+            "cwd" => self.cwd = Some(PathBuf::from(text(&value)?)),
+            "env" => match value {
+                Value::Table(vars) => self.env.extend(vars),
+                other => {
+                    return Err(bad(format!(
+                        "`env` takes a table of NAME = \"value\", not {}",
+                        other.kind()
+                    )));
+                }
+            },
+            "backend" => {
+                let kind = text(&value)?;
+                if !matches!(kind.as_str(), "local" | "microsandbox") {
+                    return Err(bad(format!(
+                        "unknown backend `{kind}` (known: local, microsandbox)"
+                    )));
+                }
+                self.backend = Some(kind);
+            }
+            "sandbox" => {
+                let name = text(&value)?;
+                if !valid_name(&name) {
+                    return Err(bad(format!("invalid sandbox name `{name}`")));
+                }
+                self.sandbox.sandbox = name;
+            }
+            "image" | "user" | "cpus" | "memory" | "keep" => {
+                self.sandbox_keys.push(key.to_string());
+                match key {
+                    "image" => self.sandbox.image = Some(text(&value)?),
+                    "user" => self.sandbox.user = Some(text(&value)?),
+                    "cpus" => {
+                        let cpus = match &value {
+                            Value::Int(n) => Some(*n),
+                            Value::Text(t) => t.trim().parse::<i64>().ok(),
+                            _ => None,
+                        };
+                        self.sandbox.cpus = Some(
+                            cpus.filter(|c| (1..=255).contains(c))
+                                .map(|c| c as u8)
+                                .ok_or_else(|| bad("cpus must be a number from 1 to 255".into()))?,
+                        );
+                    }
+                    "memory" => self.sandbox.memory_mib = Some(memory_mib(&value).map_err(bad)?),
+                    _ => {
+                        self.sandbox.keep = match &value {
+                            Value::Bool(b) => *b,
+                            Value::Text(t) if matches!(t.as_str(), "true" | "yes") => true,
+                            Value::Text(t) if matches!(t.as_str(), "false" | "no") => false,
+                            _ => return Err(bad("keep is true or false".into())),
+                        };
+                    }
+                }
+            }
+            "protocol" => {
+                let word = text(&value)?;
+                self.protocol = Protocol::parse(&word).ok_or_else(|| {
+                    bad(format!(
+                        "unknown protocol `{word}` (known: raw, stream-json)"
+                    ))
+                })?;
+            }
+            "view" => {
+                let word = text(&value)?;
+                self.view = Some(View::parse(&word).ok_or_else(|| {
+                    bad(format!("unknown view `{word}` (known: raw, json, chat)"))
+                })?);
+            }
+            "prompt" => {
+                let pattern = text(&value)?;
+                if let Err(err) = regex::bytes::Regex::new(&pattern) {
+                    return Err(bad(format!(
+                        "invalid prompt regex: {}",
+                        crate::text::regex_error(&err)
+                    )));
+                }
+                self.prompt = Some(pattern);
+            }
+            _ => {
+                return Err(SpecError {
+                    key: key.to_string(),
+                    part: Part::Key,
+                    message: format!("unknown session key `{key}` (known: {KEYS})"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a command (`command` or `shell`) was given.
+    pub fn has_program(&self) -> bool {
+        self.command.is_some() || self.shell.is_some()
+    }
+
+    /// The spec. A relative local `cwd` is taken relative to `base` (a config's directory);
+    /// a sandbox `cwd` is a path in the guest.
+    pub fn finish(self, base: Option<&Path>) -> Result<SessionSpec, SpecError> {
+        let whole = |message: String| SpecError {
+            key: "name".into(),
+            part: Part::Session,
+            message,
+        };
+        let name = self.name;
+        let program = match (self.command, self.shell) {
+            (Some(argv), None) => Program::Argv(argv),
+            (None, Some(line)) => Program::Shell(line),
+            (Some(_), Some(_)) => {
+                return Err(SpecError {
+                    key: "shell".into(),
+                    part: Part::Key,
+                    message: format!("session `{name}` has both `command` and `shell`: keep one"),
+                });
+            }
+            (None, None) => {
+                return Err(whole(format!(
+                    "session `{name}` needs a command (`command`, or `shell` for a shell command line)"
+                )));
+            }
+        };
+        let sandboxed = !self.sandbox.sandbox.is_empty();
+        let backend = match self.backend.as_deref() {
+            Some("local") if sandboxed || !self.sandbox_keys.is_empty() => {
+                let key = if sandboxed {
+                    "sandbox".to_string()
+                } else {
+                    self.sandbox_keys[0].clone()
+                };
+                return Err(SpecError {
+                    key: key.clone(),
+                    part: Part::Key,
+                    message: format!(
+                        "session `{name}`: `{key}` is for sandbox sessions, but the backend is local"
+                    ),
+                });
+            }
+            Some("microsandbox") | None if sandboxed => BackendSpec::Microsandbox(self.sandbox),
+            Some("microsandbox") => {
+                return Err(SpecError {
+                    key: "backend".into(),
+                    part: Part::Key,
+                    message: format!(
+                        "session `{name}`: a microsandbox session needs `sandbox` (the sandbox's name)"
+                    ),
+                });
+            }
+            _ if !self.sandbox_keys.is_empty() => {
+                let key = self.sandbox_keys[0].clone();
+                return Err(SpecError {
+                    key: key.clone(),
+                    part: Part::Key,
+                    message: format!(
+                        "session `{name}`: `{key}` is for sandbox sessions: add `sandbox` (the sandbox's name)"
+                    ),
+                });
+            }
+            _ => BackendSpec::Local,
+        };
+        let local = matches!(backend, BackendSpec::Local);
+        let cwd = self.cwd.map(|cwd| match base {
+            Some(base) if local && cwd.is_relative() => base.join(cwd),
+            _ => cwd,
+        });
+        Ok(SessionSpec {
+            name,
+            program,
+            cwd,
+            env: self.env,
+            backend,
+            protocol: self.protocol,
+            view: self.view,
+            prompt: self.prompt,
+        })
+    }
+}
+
+/// `memory`: a size (`512M`, `1GiB`); a bare number is MiB, as microsandbox counts it.
+fn memory_mib(value: &Value) -> Result<u32, String> {
+    let bytes = match value {
+        Value::Int(n) => u64::try_from(*n).unwrap_or(0).saturating_mul(1 << 20),
+        Value::Text(t) if t.trim().bytes().all(|b| b.is_ascii_digit()) && !t.trim().is_empty() => {
+            t.trim().parse::<u64>().unwrap_or(0).saturating_mul(1 << 20)
+        }
+        Value::Text(t) => crate::units::parse_size(t).map_err(|e| format!("memory: {e}"))?,
+        other => return Err(format!("`memory` takes a size, not {}", other.kind())),
+    };
+    u32::try_from(bytes >> 20)
+        .ok()
+        .filter(|mib| *mib >= 1)
+        .ok_or_else(|| "memory must be at least 1MiB".to_string())
+}
+
+/// A session declared as `NAME [key=value ...]: COMMAND LINE`, with where each key stood.
+#[derive(Debug)]
+pub struct Declaration {
+    pub builder: SpecBuilder,
+    /// Byte offsets of the name and of each key in the text.
+    name_at: usize,
+    keys: Vec<(String, usize)>,
+}
+
+impl Declaration {
+    /// The spec; an error comes with the byte offset of the key (or name) it is about.
+    pub fn finish(self, base: Option<&Path>) -> Result<SessionSpec, (usize, SpecError)> {
+        let (name_at, keys) = (self.name_at, self.keys);
+        self.builder.finish(base).map_err(|err| {
+            let at = keys
+                .iter()
+                .find(|(k, _)| *k == err.key)
+                .map_or(name_at, |(_, at)| *at);
+            (at, err)
+        })
+    }
+}
+
+/// Parses `NAME [key=value ...]: COMMAND LINE` (the script step's and `-s`'s form) from
+/// `text` (the command is set unless `shell` was given). Errors come with the byte offset
+/// in `text` of the faulty part.
+pub fn parse_declaration(text: &str) -> Result<Declaration, (usize, SpecError)> {
+    let mut rest = text.trim_start();
+    let mut at = text.len() - rest.len();
+    let name_len = rest
+        .find(|c: char| c == ':' || c.is_whitespace())
+        .unwrap_or(rest.len());
+    let (name, after) = rest.split_at(name_len);
+    if name.is_empty() {
+        return Err((
+            at,
+            whole_error("expected a session name: NAME [key=value ...]: COMMAND"),
+        ));
+    }
+    let mut builder = SpecBuilder::new(name).map_err(|e| (at, e))?;
+    let name_at = at;
+    let mut keys = Vec::new();
+    at += name_len;
+    rest = after;
+    loop {
+        let trimmed = rest.trim_start();
+        at += rest.len() - trimmed.len();
+        rest = trimmed;
+        if let Some(command) = rest.strip_prefix(':') {
+            let command_at = at + 1 + (command.len() - command.trim_start().len());
+            if !command.trim().is_empty() {
+                builder
+                    .set("command", Value::Text(command.trim().to_string()))
+                    .map_err(|e| (command_at, e))?;
+            }
+            if !builder.has_program() {
+                return Err((command_at, whole_error("expected a command after `:`")));
+            }
+            keys.push(("command".to_string(), command_at));
+            return Ok(Declaration {
+                builder,
+                name_at,
+                keys,
+            });
+        }
+        if rest.is_empty() {
+            if builder.has_program() {
+                return Ok(Declaration {
+                    builder,
+                    name_at,
+                    keys,
+                });
+            }
+            return Err((
+                at,
+                whole_error("expected `:` and the command: NAME [key=value ...]: COMMAND"),
+            ));
+        }
+        let (option, value_text, used) =
+            option_at(rest).map_err(|message| (at, whole_error(&message)))?;
+        let Some((key, _)) = option.split_once('=') else {
+            return Err((
+                at,
+                whole_error(&format!(
+                    "expected `:` after the session name, found `{option}`"
+                )),
+            ));
+        };
+        let value_at = at + key.len() + 1;
+        keys.push((key.to_string(), at));
+        builder
+            .set(key, Value::Text(value_text))
+            .map_err(|e| (if e.part == Part::Key { at } else { value_at }, e))?;
+        at += used;
+        rest = &rest[used..];
+    }
+}
+
+/// Parses a `-s` session (also `sandmux ctl add`): `NAME [key=value ...]: COMMAND LINE` (a
+/// script's `session` step), `NAME=COMMAND LINE`, or just `COMMAND LINE` (named after the
+/// program). `taken` are the names already used.
+pub fn parse_session_arg(arg: &str, taken: &[String]) -> Result<SessionSpec, String> {
+    let fail = |why: &str| format!("-s {arg}: {why}");
+    let spec = if is_declaration(arg) {
+        parse_declaration(arg)
+            .and_then(|d| d.finish(None))
+            .map_err(|(_, err)| fail(&err.message))?
+    } else {
+        let (name, command) = match arg.split_once('=') {
+            // `valid_name` already rules out `/`; a dotted name needs a command after `=`.
+            Some((name, command))
+                if valid_name(name) && (!name.contains('.') || !command.is_empty()) =>
+            {
+                (Some(name.to_string()), command)
+            }
+            _ => (None, arg),
+        };
+        let argv = shlex::split(command).ok_or_else(|| {
+            fail("the command line has an unclosed quote or a trailing backslash")
+        })?;
+        let Some(program) = argv.first() else {
+            return Err(fail("the command is empty"));
+        };
+        let name = name.unwrap_or_else(|| free_name(program, taken));
+        let mut builder = SpecBuilder::new(&name).map_err(|e| fail(&e.message))?;
+        builder
+            .set("command", Value::List(argv))
+            .map_err(|e| fail(&e.message))?;
+        builder.finish(None).map_err(|e| fail(&e.message))?
+    };
+    if taken.contains(&spec.name) {
+        return Err(fail(&format!(
+            "a session named `{}` already exists",
+            spec.name
+        )));
+    }
+    Ok(spec)
+}
+
+/// Whether `arg` is written as a declaration: a name, then only `key=value` options, then
+/// `:` (or a `shell=` option and nothing else).
+fn is_declaration(arg: &str) -> bool {
+    let head = arg.split(':').next().unwrap_or("");
+    let mut words = head.split_whitespace();
+    let name_ok = words.next().is_some_and(valid_name);
+    let options_ok = words.all(|w| w.contains('=') || w.starts_with('"') || w.ends_with('"'));
+    name_ok && options_ok && (arg.contains(':') || arg.contains(" shell="))
+}
+
+/// A session name after the program (`/usr/bin/top` is `top`), not yet in `taken`.
+fn free_name(program: &str, taken: &[String]) -> String {
+    let base: String = Path::new(program)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "_.-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let base = if base.is_empty() {
+        "session".to_string()
+    } else {
+        base
+    };
+    let mut name = base.clone();
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{n}");
+        n += 1;
+    }
+    name
+}
+
+fn whole_error(message: &str) -> SpecError {
+    SpecError {
+        key: String::new(),
+        part: Part::Session,
+        message: message.to_string(),
+    }
+}
+
+/// One `key=value` or `key="quoted value"` at the start of `text`: the option as written
+/// (up to the value), the value, and the bytes used.
+fn option_at(text: &str) -> Result<(&str, String, usize), String> {
+    let end = text
+        .find(|c: char| c.is_whitespace() || c == '"' || c == ':')
+        .unwrap_or(text.len());
+    let head = &text[..end];
+    if text[end..].starts_with('"') && head.ends_with('=') {
+        let (value, used) = crate::text::unquote(&text[end..]).map_err(|(_, why)| why)?;
+        let value =
+            String::from_utf8(value).map_err(|_| "the value is not valid UTF-8".to_string())?;
+        return Ok((head, value, end + used));
+    }
+    let value = head.split_once('=').map_or("", |(_, v)| v).to_string();
+    Ok((head, value, end))
+}
+
+#[cfg(test)]
+#[path = "spec_tests.rs"]
+mod tests;
