@@ -58,6 +58,10 @@ pub struct TuiArgs {
     /// Log file (default: sandmux.log in the user's state directory). Level: SANDMUX_LOG.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// Control socket path (default: $XDG_RUNTIME_DIR/sandmux/PID.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +85,12 @@ pub enum CommandLine {
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
     },
+    /// Run sessions with no terminal, driven through the control socket until stopped.
+    #[command(after_help = SERVE_EXAMPLES)]
+    Serve(ServeArgs),
+    /// Drive a running sandmux through its control socket (one operation per call).
+    #[command(after_help = CTL_EXAMPLES)]
+    Ctl(CtlArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  sandmux completions bash > ~/.local/share/bash-completion/completions/sandmux"
@@ -117,9 +127,164 @@ pub struct RunArgs {
     /// Print each step as it finishes (on stderr).
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Control socket path (default: $XDG_RUNTIME_DIR/sandmux/PID.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+/// Options of `sandmux serve`.
+#[derive(Debug, Args, Clone)]
+pub struct ServeArgs {
+    /// Config file with `[[session]]` tables.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Add a session: NAME=COMMAND LINE, COMMAND, or NAME [KEY=VALUE ...]: COMMAND.
+    #[arg(short = 's', long = "session", value_name = "NAME=COMMAND")]
+    pub sessions: Vec<String>,
+
+    /// Write DIR/NAME.jsonl transcripts of every session.
+    #[arg(long, value_name = "DIR")]
+    pub transcript_dir: Option<PathBuf>,
+
+    /// Control socket path (default: $XDG_RUNTIME_DIR/sandmux/PID.sock).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+}
+
+const SERVE_EXAMPLES: &str = "\
+The socket speaks newline-delimited JSON (docs/control-protocol.md); `sandmux ctl` is its
+command-line client. `stop` (or SIGTERM, SIGINT, SIGHUP) stops every session and exits.
+
+Examples:
+  sandmux serve --config agents.toml
+  sandmux serve --socket /tmp/s.sock -s echo='sed -u s/^/ack:/'";
+
+const CTL_EXAMPLES: &str = "\
+With one sandmux running for this user, --socket may be left out.
+
+Exit status: 0 done, 1 the operation failed (a `wait` that timed out, an unknown session),
+2 a bad command line or no sandmux to talk to.
+
+Examples:
+  sandmux ctl list --json
+  sandmux ctl add 'echo: sed -u s/^/ack:/'
+  sandmux ctl send agent \"hello\"
+  sandmux ctl wait agent /ack:hello/ --timeout 5s
+  sandmux ctl wait agent --turn
+  sandmux ctl wait agent --expect-json '/type == \"result\"'
+  sandmux ctl subscribe agent --from 0
+  sandmux ctl stop";
+
+/// Options of `sandmux ctl`.
+#[derive(Debug, Args, Clone)]
+pub struct CtlArgs {
+    /// The control socket (default: the one sandmux running for this user).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub socket: Option<PathBuf>,
+
+    /// Print the answers as JSON lines, as the socket gives them.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub op: CtlOp,
+}
+
+/// The operations of the control socket.
+#[derive(Debug, Subcommand, Clone)]
+pub enum CtlOp {
+    /// The sessions, with state, exit status and activity.
+    List,
+    /// Add a session: NAME [KEY=VALUE ...]: COMMAND (or NAME=COMMAND, or COMMAND).
+    Add {
+        #[arg(required = true, num_args = 1.., value_name = "DECLARATION")]
+        declaration: Vec<String>,
+    },
+    /// Stop a session and forget it.
+    Remove { session: String },
+    /// Send a line: a user turn (a stream-json user message for stream-json sessions).
+    Send {
+        session: String,
+        #[arg(required = true, num_args = 1.., value_name = "TEXT")]
+        text: Vec<String>,
+        /// Send the text as a plain line, whatever the session's protocol.
+        #[arg(long)]
+        raw: bool,
+    },
+    /// Write exact bytes (escapes as in scripts: \n \t \r \0 \e \\ \xNN), no newline added.
+    Write { session: String, data: String },
+    /// Close a session's stdin (EOF).
+    Close { session: String },
+    /// Send a signal (TERM, INT, KILL, HUP, a number).
+    Signal { session: String, signal: String },
+    /// Stop a session: SIGTERM, then SIGKILL after a grace period.
+    Kill { session: String },
+    /// Restart a session.
+    Restart { session: String },
+    /// Print a session's scrollback lines.
+    Read {
+        session: String,
+        /// The first line (a sequence number; default: the oldest held).
+        #[arg(long)]
+        from: Option<u64>,
+        /// At most this many lines.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Print lines, input and state changes as they happen, until interrupted.
+    Subscribe {
+        /// One session (default: all).
+        session: Option<String>,
+        /// Start from this line (default: now).
+        #[arg(long)]
+        from: Option<u64>,
+    },
+    /// Wait for a pattern (/regex/ or \"literal\"), a JSON line (--expect-json), a turn's
+    /// end, an exit or an activity.
+    Wait {
+        session: String,
+        /// /regex/ or \"literal\" (plain text is a literal), as in `expect`.
+        pattern: Option<String>,
+        /// Give up after this long (exit 1).
+        #[arg(long, default_value = "10s")]
+        timeout: String,
+        /// Look at lines from this one (default: after the session's last input).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Only this stream (stdout or stderr).
+        #[arg(long)]
+        stream: Option<String>,
+        /// A JSON line matching POINTER OP VALUE, as the `expect-json` step writes it.
+        #[arg(long, value_name = "PREDICATE")]
+        expect_json: Option<String>,
+        /// The end of the current stream-json turn.
+        #[arg(long)]
+        turn: bool,
+        /// The session's end; with CODE, check its exit status.
+        #[arg(long, value_name = "CODE", num_args = 0..=1, default_missing_value = "any")]
+        exit: Option<String>,
+        /// An activity: awaiting_input, working, idle, exited, failed.
+        #[arg(long)]
+        activity: Option<String>,
+    },
+    /// Stop sandmux and every session.
+    Stop,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ReportFormat {
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

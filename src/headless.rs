@@ -60,6 +60,18 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     }
 
+    let _socket = match crate::control::server::listen(engine.handle(), args.socket.clone()) {
+        Ok(socket) => Some(socket),
+        // A socket asked for by name must work; the default one is a convenience.
+        Err(err) if args.socket.is_some() => {
+            eprintln!("sandmux: cannot serve the control socket: {err}");
+            return EXIT_INVALID;
+        }
+        Err(err) => {
+            tracing::warn!("no control socket: {err}");
+            None
+        }
+    };
     let verbose = args.verbose;
     let mut runner = Runner::new(&mut engine, interrupt)
         .on_step(move |step| {

@@ -9,12 +9,15 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod demo_agent;
 pub mod doctor;
 pub mod engine;
 pub mod headless;
+pub mod matcher;
 pub mod protocol;
 pub mod script;
+pub mod serve;
 pub mod spec;
 pub mod startup;
 pub mod text;

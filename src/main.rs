@@ -43,6 +43,14 @@ fn main() {
                 }
             })
         }
+        Some(CommandLine::Serve(args)) => {
+            init_stderr_logging();
+            runtime.block_on(async {
+                let interrupt = watch_signals();
+                sandmux::serve::run(args, interrupt).await
+            })
+        }
+        Some(CommandLine::Ctl(args)) => runtime.block_on(sandmux::control::client::run(args)),
         Some(CommandLine::Run(args)) => {
             init_stderr_logging();
             runtime.block_on(async {

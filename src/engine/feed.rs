@@ -27,6 +27,9 @@ pub enum FeedItem {
         #[serde(skip_serializing_if = "Option::is_none")]
         data_b64: Option<String>,
         end: &'static str,
+        /// For the piece of a line that something else cut into: the line's first piece.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        head: Option<u64>,
     },
     /// The line still waiting for its newline (a prompt), as it is now; may repeat.
     Partial {
@@ -84,6 +87,21 @@ pub enum FeedItem {
 }
 
 impl FeedItem {
+    /// The exact bytes of a line or partial item.
+    pub fn bytes(&self) -> Option<Vec<u8>> {
+        let (FeedItem::Line { text, data_b64, .. } | FeedItem::Partial { text, data_b64, .. }) =
+            self
+        else {
+            return None;
+        };
+        Some(match data_b64 {
+            Some(b64) => base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default(),
+            None => text.as_bytes().to_vec(),
+        })
+    }
+
     /// A line as a feed item (`partial` when it is still open).
     pub fn line(session: &str, line: &super::Line<'_>) -> FeedItem {
         let (text, data_b64) = text_of(line.bytes);
@@ -110,6 +128,7 @@ impl FeedItem {
             text,
             data_b64,
             end,
+            head: (line.head != line.seq).then_some(line.head),
         }
     }
 }

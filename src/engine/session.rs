@@ -149,7 +149,7 @@ impl SessionSpec {
 }
 
 /// What a session is doing, as the title and status line show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Activity {
     Starting,

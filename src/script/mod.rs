@@ -4,4 +4,6 @@ pub mod parser;
 pub mod report;
 pub mod runner;
 
-pub use parser::{JsonOp, ParseError, Pattern, Step, StepKind, parse_script};
+pub use parser::{
+    JsonOp, ParseError, Pattern, Step, StepKind, parse_json_predicate, parse_pattern, parse_script,
+};

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use regex::bytes::Regex;
 
+pub use crate::matcher::{JsonOp, Pattern};
+
 use crate::engine::{Protocol, SessionSpec, Stream, parse_signal};
 use crate::units::parse_duration;
 
@@ -31,40 +33,6 @@ pub struct ParseError {
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: {}", self.line, self.col, self.message)
-    }
-}
-
-/// What `expect` looks for.
-#[derive(Debug, Clone)]
-pub enum Pattern {
-    /// A literal byte string (`"text"`).
-    Literal(Vec<u8>),
-    /// A regular expression (`/regex/`), matched against the bytes of each line.
-    Regex(Regex),
-}
-
-impl Pattern {
-    /// Finds the pattern in `haystack` at or after `start`; returns the end of the match.
-    pub fn find_end(&self, haystack: &[u8], start: usize) -> Option<usize> {
-        if start > haystack.len() {
-            return None;
-        }
-        match self {
-            Pattern::Literal(needle) => {
-                memchr::memmem::find(&haystack[start..], needle).map(|at| start + at + needle.len())
-            }
-            Pattern::Regex(regex) => regex.find_at(haystack, start).map(|m| m.end()),
-        }
-    }
-}
-
-impl PartialEq for Pattern {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (Pattern::Literal(a), Pattern::Literal(b)) => a == b,
-            (Pattern::Regex(a), Pattern::Regex(b)) => a.as_str() == b.as_str(),
-            _ => false,
-        }
     }
 }
 
@@ -109,42 +77,6 @@ pub enum StepKind {
         text: String,
         within: Option<Duration>,
     },
-}
-
-/// How `expect-json` compares the value at its pointer.
-#[derive(Debug, Clone)]
-pub enum JsonOp {
-    /// JSON equality.
-    Eq(serde_json::Value),
-    /// A regex on the string value.
-    Matches(regex::Regex),
-    /// The pointer resolves to anything.
-    Exists,
-}
-
-impl JsonOp {
-    /// Whether `value` (the JSON line) matches at `pointer`.
-    pub fn test(&self, value: &serde_json::Value, pointer: &str) -> bool {
-        let Some(found) = value.pointer(pointer) else {
-            return false;
-        };
-        match self {
-            JsonOp::Eq(expected) => found == expected,
-            JsonOp::Matches(regex) => found.as_str().is_some_and(|s| regex.is_match(s)),
-            JsonOp::Exists => true,
-        }
-    }
-}
-
-impl PartialEq for JsonOp {
-    fn eq(&self, other: &Self) -> bool {
-        match (self, other) {
-            (JsonOp::Eq(a), JsonOp::Eq(b)) => a == b,
-            (JsonOp::Matches(a), JsonOp::Matches(b)) => a.as_str() == b.as_str(),
-            (JsonOp::Exists, JsonOp::Exists) => true,
-            _ => false,
-        }
-    }
 }
 
 /// A step with where it came from.
@@ -391,8 +323,20 @@ fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind
         _ => cursor.pos = save,
     }
     cursor.skip_ws();
+    let pattern = pattern(cursor)?;
+    let within = optional_within(cursor, " after the pattern")?;
+    Ok(StepKind::Expect {
+        session,
+        stream,
+        pattern,
+        within,
+    })
+}
+
+/// A `"literal"` or a `/regex/`.
+fn pattern(cursor: &mut Cursor<'_>) -> Result<Pattern, ParseError> {
     let pattern_col = cursor.col();
-    let pattern = match cursor.peek() {
+    Ok(match cursor.peek() {
         Some('"') => Pattern::Literal(cursor.quoted()?),
         Some('/') => {
             let source = cursor.regex_literal()?;
@@ -408,19 +352,42 @@ fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind
                 "expected a pattern: a \"literal\" in double quotes or a /regex/ between slashes",
             ));
         }
-    };
-    let within = optional_within(cursor, " after the pattern")?;
-    Ok(StepKind::Expect {
-        session,
-        stream,
-        pattern,
-        within,
     })
+}
+
+/// A pattern as `expect` writes it (`"literal"` or `/regex/`), for other front ends
+/// (`sandmux ctl wait`): errors give the column in `text`.
+pub fn parse_pattern(text: &str) -> Result<Pattern, ParseError> {
+    let mut cursor = Cursor::new(text, 1);
+    cursor.skip_ws();
+    let pattern = pattern(&mut cursor)?;
+    cursor.end_of_step()?;
+    Ok(pattern)
+}
+
+/// A JSON predicate as `expect-json` writes it (`POINTER OP VALUE`), for other front ends.
+pub fn parse_json_predicate(text: &str) -> Result<(String, JsonOp), ParseError> {
+    let mut cursor = Cursor::new(text, 1);
+    let predicate = json_predicate(&mut cursor)?;
+    cursor.end_of_step()?;
+    Ok(predicate)
 }
 
 /// `expect-json NAME POINTER OP VALUE [within DURATION]`.
 fn parse_expect_json(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
     let session = session_ref(cursor, declared)?;
+    let (pointer, op) = json_predicate(cursor)?;
+    let within = optional_within(cursor, "")?;
+    Ok(StepKind::ExpectJson {
+        session,
+        pointer,
+        op,
+        within,
+    })
+}
+
+/// `POINTER OP VALUE`: the predicate of `expect-json`.
+fn json_predicate(cursor: &mut Cursor<'_>) -> Result<(String, JsonOp), ParseError> {
     cursor.skip_ws();
     let pointer_col = cursor.col();
     let pointer = cursor.word();
@@ -489,13 +456,7 @@ fn parse_expect_json(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Ste
             ));
         }
     };
-    let within = optional_within(cursor, "")?;
-    Ok(StepKind::ExpectJson {
-        session,
-        pointer,
-        op,
-        within,
-    })
+    Ok((pointer, op))
 }
 
 /// The JSON text of a value: up to a trailing `within DURATION` or `# comment`.

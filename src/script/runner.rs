@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::parser::{JsonOp, Pattern, Step, StepKind};
+use super::parser::{Pattern, Step, StepKind};
 use crate::engine::{
     Command, Engine, Event, ExitStatus, LineEnd, Scrollback, SessionId, SessionState, Stream,
 };
@@ -294,7 +294,7 @@ impl<'e> Runner<'e> {
                 let from = self.cursors.get(&id).copied().unwrap_or_default().seq;
                 let timed_out = format!(
                     "no JSON line with {pointer} {} within {}",
-                    describe_op(op),
+                    op.describe(),
                     format_duration(within)
                 );
                 let (seq, _) = self
@@ -601,14 +601,6 @@ fn split_hint(why: String, split: bool, cap: usize) -> String {
         "{why}; an output line was longer than max_line_bytes ({}) and was split, so it could not be read as JSON: raise `max_line_bytes` in the [settings] of a --config file",
         crate::units::format_bytes(cap as u64)
     )
-}
-
-fn describe_op(op: &JsonOp) -> String {
-    match op {
-        JsonOp::Eq(value) => format!("== {value}"),
-        JsonOp::Matches(regex) => format!("~ /{}/", regex.as_str()),
-        JsonOp::Exists => "existing".to_string(),
-    }
 }
 
 fn check_exit(status: ExitStatus, expected: Option<i32>) -> Result<(), Failure> {

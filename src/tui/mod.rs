@@ -80,8 +80,22 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     }
+    let socket = match crate::control::server::listen(engine.handle(), args.socket.clone()) {
+        Ok(socket) => Some(socket),
+        Err(err) if args.socket.is_some() => {
+            eprintln!("sandmux: cannot serve the control socket: {err}");
+            return 2;
+        }
+        Err(err) => {
+            tracing::warn!("no control socket: {err}");
+            None
+        }
+    };
     tracing::info!(sessions = engine.sessions().count(), "TUI starting");
     let mut app = App::new(&engine);
+    if let Some(socket) = &socket {
+        app.set_status(format!("control socket: {}", socket.path().display()));
+    }
     let mut guard = match terminal::TerminalGuard::enter() {
         Ok(guard) => guard,
         Err(err) => {

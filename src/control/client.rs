@@ -1,0 +1,291 @@
+//! `sandmux ctl`: one operation of the control socket from the command line. Answers are
+//! printed as text for people (everything from sessions made printable first) or, with
+//! `--json`, as the socket's JSON lines.
+//!
+//! Exit status: 0 done; 1 the operation failed (an error answer, a `wait` that timed out);
+//! 2 a bad command line, or no sandmux to talk to.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+
+use crate::cli::{CtlArgs, CtlOp};
+use crate::script::{parse_json_predicate, parse_pattern};
+use crate::text::printable;
+
+/// Exit status for a bad command line or no sandmux to reach.
+const USAGE: i32 = 2;
+
+/// Runs one `sandmux ctl` operation; returns the exit status.
+pub async fn run(args: CtlArgs) -> i32 {
+    let request = match request(&args.op) {
+        Ok(request) => request,
+        Err(message) => {
+            eprintln!("sandmux ctl: {message}");
+            return USAGE;
+        }
+    };
+    let path = match socket(args.socket.clone()) {
+        Ok(path) => path,
+        Err(message) => {
+            eprintln!("sandmux ctl: {message}");
+            return USAGE;
+        }
+    };
+    let stream = match UnixStream::connect(&path).await {
+        Ok(stream) => stream,
+        Err(err) => {
+            eprintln!("sandmux ctl: cannot connect to {}: {err}", path.display());
+            return USAGE;
+        }
+    };
+    let (read, mut write) = stream.into_split();
+    let mut line = request.to_string();
+    line.push('\n');
+    if let Err(err) = write.write_all(line.as_bytes()).await {
+        eprintln!("sandmux ctl: cannot send to {}: {err}", path.display());
+        return USAGE;
+    }
+    let mut lines = BufReader::new(read).lines();
+    let subscribe = matches!(args.op, CtlOp::Subscribe { .. });
+    let mut code = 0;
+    loop {
+        let answer = match lines.next_line().await {
+            Ok(Some(answer)) => answer,
+            Ok(None) if subscribe => return code,
+            Ok(None) | Err(_) => {
+                eprintln!("sandmux ctl: sandmux closed the connection");
+                return 1;
+            }
+        };
+        let value: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
+        if args.json {
+            println!("{answer}");
+        }
+        if value["ok"] == json!(false) {
+            if !args.json {
+                let message = value["error"]["message"].as_str().unwrap_or("failed");
+                eprintln!("sandmux ctl: {}", printable(message.as_bytes()));
+            }
+            return 1;
+        }
+        if !args.json {
+            code = print_plain(&args.op, &value);
+        }
+        // A subscription goes on until sandmux or the reader ends it.
+        if !subscribe || value["event"] == json!("lagged") {
+            let _ = std::io::stdout().flush();
+            return if value["event"] == json!("lagged") {
+                1
+            } else {
+                code
+            };
+        }
+    }
+}
+
+/// The socket to talk to: `--socket`, or the only live one of this user.
+fn socket(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    let dir = super::socket_dir();
+    let live = super::live_sockets(&dir);
+    match live.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(format!(
+            "no sandmux is running for this user (no live socket in {}): start one, or pass --socket PATH",
+            dir.display()
+        )),
+        many => Err(format!(
+            "{} sandmux are running ({}): pass --socket PATH",
+            many.len(),
+            many.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
+/// The JSON request of an operation.
+fn request(op: &CtlOp) -> Result<Value, String> {
+    let mut body = match op {
+        CtlOp::List => json!({"op": "list"}),
+        CtlOp::Stop => json!({"op": "stop"}),
+        CtlOp::Add { declaration } => json!({"op": "add", "declaration": declaration.join(" ")}),
+        CtlOp::Remove { session } => json!({"op": "remove", "session": session}),
+        CtlOp::Send { session, text, raw } => {
+            json!({"op": "send", "session": session, "text": text.join(" "), "raw": raw})
+        }
+        CtlOp::Write { session, data } => {
+            let quoted = format!("\"{}\"", data.replace('"', "\\\""));
+            let (bytes, _) = crate::text::unquote(&quoted).map_err(|(_, why)| why)?;
+            match String::from_utf8(bytes) {
+                Ok(text) => json!({"op": "write", "session": session, "data": text}),
+                Err(err) => {
+                    use base64::Engine as _;
+                    let b64 = base64::engine::general_purpose::STANDARD.encode(err.as_bytes());
+                    json!({"op": "write", "session": session, "data_b64": b64})
+                }
+            }
+        }
+        CtlOp::Close { session } => json!({"op": "close", "session": session}),
+        CtlOp::Kill { session } => json!({"op": "kill", "session": session}),
+        CtlOp::Restart { session } => json!({"op": "restart", "session": session}),
+        CtlOp::Signal { session, signal } => {
+            let signal = match signal.parse::<i64>() {
+                Ok(number) => json!(number),
+                Err(_) => json!(signal),
+            };
+            json!({"op": "signal", "session": session, "signal": signal})
+        }
+        CtlOp::Read {
+            session,
+            from,
+            limit,
+        } => json!({"op": "read", "session": session, "from": from, "limit": limit}),
+        CtlOp::Subscribe { session, from } => {
+            json!({"op": "subscribe", "session": session, "from": from})
+        }
+        CtlOp::Wait {
+            session,
+            pattern,
+            timeout,
+            from,
+            stream,
+            expect_json: predicate,
+            turn,
+            exit,
+            activity,
+        } => {
+            let timeout =
+                crate::units::parse_duration(timeout).map_err(|e| format!("--timeout: {e}"))?;
+            let mut body = json!({
+                "op": "wait",
+                "session": session,
+                "timeout_ms": timeout.as_millis() as u64,
+                "from": from,
+                "stream": stream,
+            });
+            let mut kinds = 0;
+            if let Some(text) = pattern {
+                kinds += 1;
+                wait_pattern(&mut body, text)?;
+            }
+            if let Some(text) = predicate {
+                kinds += 1;
+                let (pointer, op) = parse_json_predicate(text)
+                    .map_err(|e| format!("--expect-json: column {}: {}", e.col, e.message))?;
+                let (op, value) = op.parts();
+                body["json"] = json!({"pointer": pointer, "op": op, "value": value});
+            }
+            if *turn {
+                kinds += 1;
+                body["turn_end"] = json!(true);
+            }
+            if let Some(code) = exit {
+                kinds += 1;
+                body["exit"] = match code.as_str() {
+                    "any" => json!(true),
+                    number => json!(
+                        number
+                            .parse::<i32>()
+                            .map_err(|_| format!("--exit takes an exit code, not `{number}`"))?
+                    ),
+                };
+            }
+            if let Some(activity) = activity {
+                kinds += 1;
+                body["activity"] = json!(activity.replace(' ', "_"));
+            }
+            if kinds != 1 {
+                return Err(
+                    "wait for exactly one thing: a PATTERN, --expect-json, --turn, --exit or --activity"
+                        .into(),
+                );
+            }
+            body
+        }
+    };
+    body["id"] = json!(1);
+    // Leave out what was not given.
+    if let Some(object) = body.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+    }
+    Ok(body)
+}
+
+/// A wait pattern as `expect` writes it: `/regex/`, `"literal"`, or plain text (a literal).
+fn wait_pattern(body: &mut Value, text: &str) -> Result<(), String> {
+    if !(text.starts_with('/') || text.starts_with('"')) {
+        body["literal"] = json!(text);
+        return Ok(());
+    }
+    match parse_pattern(text).map_err(|e| format!("pattern: column {}: {}", e.col, e.message))? {
+        crate::matcher::Pattern::Regex(regex) => body["regex"] = json!(regex.as_str()),
+        crate::matcher::Pattern::Literal(bytes) => {
+            body["literal"] = json!(String::from_utf8_lossy(&bytes))
+        }
+    }
+    Ok(())
+}
+
+/// Prints an answer for people; returns the exit status it means.
+fn print_plain(op: &CtlOp, value: &Value) -> i32 {
+    let text = |v: &Value| printable(v.as_str().unwrap_or("").as_bytes());
+    match op {
+        CtlOp::List => {
+            for s in value["sessions"].as_array().into_iter().flatten() {
+                println!(
+                    "{:<16} {:<24} {:<15} {}",
+                    text(&s["name"]),
+                    text(&s["status"]),
+                    text(&s["activity"]).replace('_', " "),
+                    text(&s["backend"]),
+                );
+            }
+        }
+        CtlOp::Read { .. } => {
+            for line in value["lines"].as_array().into_iter().flatten() {
+                print_line(line);
+            }
+        }
+        CtlOp::Subscribe { .. } => match value["event"].as_str() {
+            Some("line") => print_line(value),
+            Some("state") => println!("# {}: {}", text(&value["session"]), text(&value["status"])),
+            Some("lagged") => eprintln!(
+                "sandmux ctl: fell behind; subscribe again with --from {}",
+                value["resume_from"]
+            ),
+            _ => {}
+        },
+        CtlOp::Wait { .. } => {
+            let matched = &value["matched"];
+            match matched["event"].as_str() {
+                Some("line" | "partial") => print_line(matched),
+                Some("json" | "turn_end") => {
+                    println!("{}", printable(matched["value"].to_string().as_bytes()))
+                }
+                Some("state") => println!("{}", text(&matched["status"])),
+                Some("activity") => println!("{}", text(&matched["activity"]).replace('_', " ")),
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+    0
+}
+
+/// One line of a session, printable; input marked as in the TUI.
+fn print_line(line: &Value) {
+    let body = printable(line["text"].as_str().unwrap_or("").as_bytes());
+    if line["stream"] == json!("stdin") {
+        println!("› {body}");
+    } else {
+        println!("{body}");
+    }
+}

@@ -1,0 +1,483 @@
+//! The socket's server side: accepts this user's connections and answers their requests by
+//! asking the engine (through an [`EngineHandle`]). Requests on one connection are answered
+//! in order; `wait` and `subscribe` run alongside, so a client can keep sending while it
+//! waits. A connection that misbehaves (bad JSON, a huge line, vanishing mid-subscribe, not
+//! reading) only ever affects itself.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::protocol::{self, ExitWanted, MAX_REQUEST, Request, answer, error_body};
+use super::wait::{WaitFor, wait};
+use crate::engine::{Activity, EngineHandle, Op, Reply, SessionOp, Stream, parse_signal};
+use crate::matcher::{JsonOp, Pattern};
+use crate::spec::{self, SpecBuilder};
+
+/// A listening control socket; the socket file is removed when it is dropped.
+pub struct ControlSocket {
+    path: PathBuf,
+    task: JoinHandle<()>,
+}
+
+impl ControlSocket {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for ControlSocket {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Listens on `path` (default: [`super::default_socket`], in a private directory) and
+/// serves connections until dropped. Must be called inside the tokio runtime.
+pub fn listen(handle: EngineHandle, path: Option<PathBuf>) -> io::Result<ControlSocket> {
+    let path = match path {
+        Some(path) => path,
+        None => {
+            super::private_dir(&super::socket_dir())?;
+            super::default_socket()
+        }
+    };
+    if path.exists() {
+        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+            return Err(io::Error::other(format!(
+                "{} is in use by another sandmux",
+                path.display()
+            )));
+        }
+        // A socket left behind by a sandmux that was killed.
+        std::fs::remove_file(&path)?;
+    }
+    let listener = UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let task = tokio::spawn(accept(listener, handle));
+    Ok(ControlSocket { path, task })
+}
+
+async fn accept(listener: UnixListener, handle: EngineHandle) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let allowed = stream
+            .peer_cred()
+            .is_ok_and(|cred| cred.uid() == super::euid());
+        if allowed {
+            tokio::spawn(connection(stream, handle.clone()));
+        } else {
+            tokio::spawn(refuse(stream));
+        }
+    }
+}
+
+async fn refuse(mut stream: UnixStream) {
+    let line = answer(
+        &Value::Null,
+        error_body("forbidden", "this sandmux belongs to another user"),
+    );
+    let _ = stream.write_all(line.as_bytes()).await;
+}
+
+/// Per connection, per session: the line the next `wait` starts from (after the last input
+/// sent or the last match on this connection).
+type Cursors = Arc<Mutex<HashMap<String, u64>>>;
+
+async fn connection(stream: UnixStream, handle: EngineHandle) {
+    let (read, mut write) = stream.into_split();
+    let (out, mut lines) = mpsc::channel::<String>(1024);
+    let writer = tokio::spawn(async move {
+        while let Some(line) = lines.recv().await {
+            if write.write_all(line.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+    let cursors: Cursors = Arc::default();
+    let mut running: Vec<JoinHandle<()>> = Vec::new();
+    let mut reader = BufReader::new(read);
+    let mut buf = Vec::new();
+    loop {
+        match read_line(&mut reader, &mut buf).await {
+            Ok(Some(true)) => {
+                let (id, request) = protocol::parse(&buf);
+                let reply = match request {
+                    Ok(request) => {
+                        handle_request(request, &id, &handle, &out, &cursors, &mut running).await
+                    }
+                    Err(body) => Some(body),
+                };
+                if let Some(body) = reply
+                    && out.send(answer(&id, body)).await.is_err()
+                {
+                    break;
+                }
+                running.retain(|task| !task.is_finished());
+            }
+            Ok(Some(false)) => {
+                let body = error_body(
+                    "too_large",
+                    &format!("a request is at most {MAX_REQUEST} bytes; this one was skipped"),
+                );
+                if out.send(answer(&Value::Null, body)).await.is_err() {
+                    break;
+                }
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    // The client went away: its waits and subscriptions end with it.
+    for task in running {
+        task.abort();
+    }
+    drop(out);
+    let _ = writer.await;
+}
+
+/// Reads one line into `buf` (without its newline): `Some(true)`, or `Some(false)` for a
+/// line over [`MAX_REQUEST`] (skipped to its end); `None` at the end of the stream.
+async fn read_line(
+    reader: &mut BufReader<tokio::net::unix::OwnedReadHalf>,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<bool>> {
+    buf.clear();
+    let mut too_long = false;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok((!buf.is_empty() || too_long).then_some(!too_long));
+        }
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
+            Some(at) => (&available[..at], Some(at + 1)),
+            None => (available, None),
+        };
+        if !too_long && buf.len() + chunk.len() > MAX_REQUEST {
+            too_long = true;
+            buf.clear();
+        }
+        if !too_long {
+            buf.extend_from_slice(chunk);
+        }
+        let used = done.unwrap_or(available.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(Some(!too_long));
+        }
+    }
+}
+
+fn refused(code: &str, message: impl std::fmt::Display) -> Option<Value> {
+    Some(error_body(code, &message.to_string()))
+}
+
+/// Answers one request (or starts its task); `None` when a task answers later.
+async fn handle_request(
+    request: Request,
+    id: &Value,
+    handle: &EngineHandle,
+    out: &mpsc::Sender<String>,
+    cursors: &Cursors,
+    running: &mut Vec<JoinHandle<()>>,
+) -> Option<Value> {
+    let session_op = |session: String, op: SessionOp| Op::Session { name: session, op };
+    let op = match request {
+        Request::List => Op::List,
+        Request::Stop => Op::Stop,
+        Request::Add {
+            declaration,
+            name,
+            keys,
+        } => match add_spec(declaration, name, keys) {
+            Ok(spec) => Op::Add(Box::new(spec)),
+            Err(message) => return refused("invalid_spec", message),
+        },
+        Request::Remove { session } => session_op(session, SessionOp::Remove),
+        Request::Close { session } => session_op(session, SessionOp::Close),
+        Request::Kill { session } => session_op(session, SessionOp::Kill),
+        Request::Restart { session } => session_op(session, SessionOp::Restart),
+        Request::Send { session, text, raw } => {
+            let op = if raw {
+                SessionOp::SendLine(text)
+            } else {
+                SessionOp::SendTurn(text)
+            };
+            return send_input(handle, session, op, cursors).await;
+        }
+        Request::Write {
+            session,
+            data,
+            data_b64,
+        } => {
+            let bytes = match (data, data_b64) {
+                (Some(text), None) => text.into_bytes(),
+                (None, Some(b64)) => match base64::engine::general_purpose::STANDARD.decode(b64) {
+                    Ok(bytes) => bytes,
+                    Err(err) => return refused("bad_request", format!("data_b64: {err}")),
+                },
+                _ => return refused("bad_request", "`write` takes `data` or `data_b64`"),
+            };
+            return send_input(handle, session, SessionOp::Write(bytes), cursors).await;
+        }
+        Request::Signal { session, signal } => {
+            let number = match &signal {
+                Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+                Value::String(name) => parse_signal(name),
+                _ => None,
+            };
+            match number.filter(|n| (1..=64).contains(n)) {
+                Some(number) => session_op(session, SessionOp::Signal(number)),
+                None => {
+                    return refused(
+                        "bad_request",
+                        format!(
+                            "unknown signal {signal} (try \"INT\", \"TERM\", \"KILL\" or a number)"
+                        ),
+                    );
+                }
+            }
+        }
+        Request::Read {
+            session,
+            from,
+            limit,
+        } => Op::Read {
+            name: session,
+            from,
+            limit: limit.unwrap_or(1000).min(100_000),
+        },
+        Request::Subscribe { session, from } => {
+            let op = Op::Subscribe {
+                name: session,
+                from,
+                capacity: 1024,
+            };
+            return match handle.ask(op).await {
+                Some(Reply::Subscribed(rx)) => {
+                    running.push(tokio::spawn(forward(rx, id.clone(), out.clone())));
+                    Some(json!({"ok": true, "subscribed": true}))
+                }
+                Some(reply) => Some(reply_body(reply)),
+                None => refused("stopping", "sandmux is stopping"),
+            };
+        }
+        Request::Wait {
+            session,
+            from,
+            timeout_ms,
+            stream,
+            regex,
+            literal,
+            json,
+            turn_end,
+            exit,
+            activity,
+        } => {
+            let what = match wait_for(regex, literal, json, turn_end, exit, activity, stream) {
+                Ok(what) => what,
+                Err(message) => return refused("bad_request", message),
+            };
+            let from = from.or_else(|| cursors.lock().ok()?.get(&session).copied());
+            let timeout = Duration::from_millis(timeout_ms.unwrap_or(10_000));
+            let (handle, id, out, cursors) =
+                (handle.clone(), id.clone(), out.clone(), Arc::clone(cursors));
+            running.push(tokio::spawn(async move {
+                let body = match wait(&handle, &session, from, timeout, &what).await {
+                    Ok((matched, next)) => {
+                        if let Ok(mut cursors) = cursors.lock() {
+                            cursors.insert(session, next);
+                        }
+                        json!({"ok": true, "matched": matched, "next": next})
+                    }
+                    Err((code, message)) => error_body(code, &message),
+                };
+                let _ = out.send(answer(&id, body)).await;
+            }));
+            return None;
+        }
+    };
+    match handle.ask(op).await {
+        Some(reply) => Some(reply_body(reply)),
+        None => refused("stopping", "sandmux is stopping"),
+    }
+}
+
+/// Sends input and remembers where it shows, so this connection's next `wait` starts there.
+async fn send_input(
+    handle: &EngineHandle,
+    session: String,
+    op: SessionOp,
+    cursors: &Cursors,
+) -> Option<Value> {
+    let reply = handle
+        .ask(Op::Session {
+            name: session.clone(),
+            op,
+        })
+        .await;
+    if let Some(Reply::Done { seq: Some(seq) }) = &reply
+        && let Ok(mut cursors) = cursors.lock()
+    {
+        cursors.insert(session, *seq);
+    }
+    match reply {
+        Some(reply) => Some(reply_body(reply)),
+        None => refused("stopping", "sandmux is stopping"),
+    }
+}
+
+fn reply_body(reply: Reply) -> Value {
+    match reply {
+        Reply::Done { seq: Some(seq) } => json!({"ok": true, "seq": seq}),
+        Reply::Done { seq: None } => json!({"ok": true}),
+        Reply::Error { code, message } => error_body(code, &message),
+        Reply::List(sessions) => json!({"ok": true, "sessions": sessions}),
+        Reply::Lines(lines) => {
+            let mut body = serde_json::to_value(lines).unwrap_or(Value::Null);
+            body["ok"] = json!(true);
+            body
+        }
+        Reply::Subscribed(_) => json!({"ok": true, "subscribed": true}),
+    }
+}
+
+/// Forwards a subscription's items to the client, each with the request's id, until the
+/// client stops reading (then the engine's side sees its queue fill: `lagged`).
+async fn forward(
+    mut rx: mpsc::Receiver<crate::engine::FeedItem>,
+    id: Value,
+    out: mpsc::Sender<String>,
+) {
+    while let Some(item) = rx.recv().await {
+        let lagged = matches!(item, crate::engine::FeedItem::Lagged { .. });
+        let body = serde_json::to_value(&item).unwrap_or(Value::Null);
+        if out.send(answer(&id, body)).await.is_err() || lagged {
+            return;
+        }
+    }
+}
+
+/// A session spec from an `add` request.
+fn add_spec(
+    declaration: Option<String>,
+    name: Option<String>,
+    keys: std::collections::BTreeMap<String, Value>,
+) -> Result<crate::engine::SessionSpec, String> {
+    match (declaration, name) {
+        (Some(declaration), None) if keys.is_empty() => spec::parse_session_arg(&declaration, &[])
+            .map_err(|e| e.trim_start_matches("-s ").to_string()),
+        (None, Some(name)) => {
+            let mut builder = SpecBuilder::new(&name).map_err(|e| e.message)?;
+            for (key, value) in keys {
+                let value = json_value(&key, value)?;
+                builder.set(&key, value).map_err(|e| e.message)?;
+            }
+            builder.finish(None).map_err(|e| e.message)
+        }
+        _ => Err("`add` takes a `declaration`, or a `name` with `keys`".into()),
+    }
+}
+
+/// A JSON value as the session-spec builder takes it.
+fn json_value(key: &str, value: Value) -> Result<spec::Value, String> {
+    let strings = |items: &[Value]| -> Option<Vec<String>> {
+        items
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    Ok(match value {
+        Value::String(s) => spec::Value::Text(s),
+        Value::Bool(b) => spec::Value::Bool(b),
+        Value::Number(n) => spec::Value::Int(
+            n.as_i64()
+                .ok_or_else(|| format!("`{key}` takes a whole number"))?,
+        ),
+        Value::Array(items) => spec::Value::List(
+            strings(&items).ok_or_else(|| format!("`{key}` takes a list of strings"))?,
+        ),
+        Value::Object(map) => spec::Value::Table(
+            map.iter()
+                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
+                .collect::<Option<_>>()
+                .ok_or_else(|| format!("`{key}` takes a table of strings"))?,
+        ),
+        Value::Null => return Err(format!("`{key}` has no value")),
+    })
+}
+
+/// What a `wait` request asks for: exactly one of its kinds.
+fn wait_for(
+    regex: Option<String>,
+    literal: Option<String>,
+    json: Option<protocol::JsonPredicate>,
+    turn_end: bool,
+    exit: Option<ExitWanted>,
+    activity: Option<String>,
+    stream: Option<Stream>,
+) -> Result<WaitFor, String> {
+    let exit = match exit {
+        Some(ExitWanted::Any(true)) => Some(None),
+        Some(ExitWanted::Code(code)) => Some(Some(code)),
+        Some(ExitWanted::Any(false)) | None => None,
+    };
+    let kinds = [
+        regex.is_some(),
+        literal.is_some(),
+        json.is_some(),
+        turn_end,
+        exit.is_some(),
+        activity.is_some(),
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err(
+            "`wait` takes exactly one of `regex`, `literal`, `json`, `turn_end`, `exit`, `activity`".into(),
+        );
+    }
+    if let Some(source) = regex {
+        let regex = regex::bytes::Regex::new(&source)
+            .map_err(|e| format!("invalid regex /{source}/: {}", crate::text::regex_error(&e)))?;
+        return Ok(WaitFor::Pattern(Pattern::Regex(regex), stream));
+    }
+    if let Some(text) = literal {
+        return Ok(WaitFor::Pattern(
+            Pattern::Literal(text.into_bytes()),
+            stream,
+        ));
+    }
+    if let Some(predicate) = json {
+        if !predicate.pointer.starts_with('/') {
+            return Err(format!(
+                "a JSON pointer starts with `/`, not `{}`",
+                predicate.pointer
+            ));
+        }
+        let op = JsonOp::from_parts(&predicate.op, predicate.value)?;
+        return Ok(WaitFor::Json(predicate.pointer, op));
+    }
+    if turn_end {
+        return Ok(WaitFor::TurnEnd);
+    }
+    if let Some(code) = exit {
+        return Ok(WaitFor::Exit(code));
+    }
+    let word = activity.unwrap_or_default();
+    let activity = serde_json::from_value::<Activity>(Value::String(word.clone())).map_err(|_| {
+        format!("unknown activity `{word}` (known: starting, working, idle, awaiting_input, exited, failed)")
+    })?;
+    Ok(WaitFor::Activity(activity))
+}

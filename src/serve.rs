@@ -1,0 +1,73 @@
+//! `sandmux serve`: sessions with no terminal, driven and watched through the control
+//! socket until a client says `stop` (or sandmux gets SIGTERM, SIGINT or SIGHUP).
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::cli::ServeArgs;
+use crate::config::Config;
+use crate::engine::{Event, SessionSpec};
+
+/// Runs until stopped; returns the exit status (0 after `stop`, 128+N after signal N, 2 for
+/// bad input, 1 when the socket cannot be served).
+pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -> i32 {
+    let config = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(config) => Some(config),
+            Err(err) => {
+                eprintln!("sandmux: {err}");
+                return 2;
+            }
+        },
+        None => None,
+    };
+    let mut specs: Vec<SessionSpec> = config.iter().flat_map(|c| c.sessions.clone()).collect();
+    for arg in &args.sessions {
+        let taken: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+        match crate::spec::parse_session_arg(arg, &taken) {
+            Ok(spec) => specs.push(spec),
+            Err(err) => {
+                eprintln!("sandmux: {err}");
+                return 2;
+            }
+        }
+    }
+    let options = Config::engine_options(config.as_ref(), args.transcript_dir.clone());
+    let mut engine = crate::startup::engine(options);
+    for spec in specs {
+        if let Err(err) = engine.add(spec) {
+            eprintln!("sandmux: {err}");
+            return 2;
+        }
+    }
+    let socket = match crate::control::server::listen(engine.handle(), args.socket.clone()) {
+        Ok(socket) => socket,
+        Err(err) => {
+            eprintln!("sandmux: cannot serve the control socket: {err}");
+            return 1;
+        }
+    };
+    eprintln!(
+        "sandmux: serving {} session(s) on {}",
+        engine.sessions().count(),
+        socket.path().display()
+    );
+    let code = loop {
+        tokio::select! {
+            event = engine.next_event() => {
+                if event == Event::StopRequested {
+                    break 0;
+                }
+            }
+            _ = interrupt.changed() => {
+                if let Some(signal) = *interrupt.borrow() {
+                    break 128 + signal;
+                }
+            }
+        }
+    };
+    engine.shutdown(Duration::from_secs(5)).await;
+    drop(socket);
+    code
+}
