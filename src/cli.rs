@@ -40,14 +40,16 @@ pub struct Cli {
     pub tui: TuiArgs,
 }
 
-/// Options of the interactive TUI (the default command).
+/// What every front end that runs sessions takes: where the sessions come from, where
+/// transcripts go, and the control socket.
 #[derive(Debug, Args, Clone, Default)]
-pub struct TuiArgs {
-    /// Config file with `[[session]]` tables (default: ./sandmux.toml when present).
+pub struct SessionArgs {
+    /// Config file with `[[session]]` tables (the TUI's default: ./sandmux.toml when present).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Add a session: NAME=COMMAND LINE (split shell-style), or just COMMAND (named after it).
+    /// Add a session: NAME=COMMAND LINE, just COMMAND (named after it), or a script's
+    /// declaration NAME [KEY=VALUE ...]: COMMAND.
     #[arg(short = 's', long = "session", value_name = "NAME=COMMAND")]
     pub sessions: Vec<String>,
 
@@ -55,13 +57,20 @@ pub struct TuiArgs {
     #[arg(long, value_name = "DIR")]
     pub transcript_dir: Option<PathBuf>,
 
-    /// Log file (default: sandmux.log in the user's state directory). Level: SANDMUX_LOG.
-    #[arg(long, value_name = "FILE")]
-    pub log_file: Option<PathBuf>,
-
     /// Control socket path (default: $XDG_RUNTIME_DIR/sandmux/PID.sock).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+}
+
+/// Options of the interactive TUI (the default command).
+#[derive(Debug, Args, Clone, Default)]
+pub struct TuiArgs {
+    #[command(flatten)]
+    pub common: SessionArgs,
+
+    /// Log file (default: sandmux.log in the user's state directory). Level: SANDMUX_LOG.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,21 +145,8 @@ pub struct RunArgs {
 /// Options of `sandmux serve`.
 #[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
-    /// Config file with `[[session]]` tables.
-    #[arg(short, long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Add a session: NAME=COMMAND LINE, COMMAND, or NAME [KEY=VALUE ...]: COMMAND.
-    #[arg(short = 's', long = "session", value_name = "NAME=COMMAND")]
-    pub sessions: Vec<String>,
-
-    /// Write DIR/NAME.jsonl transcripts of every session.
-    #[arg(long, value_name = "DIR")]
-    pub transcript_dir: Option<PathBuf>,
-
-    /// Control socket path (default: $XDG_RUNTIME_DIR/sandmux/PID.sock).
-    #[arg(long, value_name = "PATH")]
-    pub socket: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: SessionArgs,
 }
 
 const SERVE_EXAMPLES: &str = "\

@@ -60,16 +60,11 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     }
 
-    let _socket = match crate::control::server::listen(engine.handle(), args.socket.clone()) {
-        Ok(socket) => Some(socket),
-        // A socket asked for by name must work; the default one is a convenience.
-        Err(err) if args.socket.is_some() => {
-            eprintln!("sandmux: cannot serve the control socket: {err}");
-            return EXIT_INVALID;
-        }
+    let _socket = match crate::startup::control_socket(engine.handle(), args.socket.clone()) {
+        Ok(socket) => socket,
         Err(err) => {
-            tracing::warn!("no control socket: {err}");
-            None
+            eprintln!("sandmux: {err}");
+            return EXIT_INVALID;
         }
     };
     let verbose = args.verbose;

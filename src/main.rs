@@ -58,7 +58,9 @@ fn main() {
                 sandmux::headless::run(args, interrupt).await
             })
         }
-        None if sandmux::tui::config_path(&cli.tui).is_none() && cli.tui.sessions.is_empty() => {
+        None if sandmux::tui::config_path(&cli.tui).is_none()
+            && cli.tui.common.sessions.is_empty() =>
+        {
             let mut command = Cli::command();
             let _ = command.print_help();
             0

@@ -7,33 +7,20 @@ use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 use crate::config::Config;
-use crate::engine::{Event, SessionSpec};
+use crate::engine::Event;
 
 /// Runs until stopped; returns the exit status (0 after `stop`, 128+N after signal N, 2 for
 /// bad input, 1 when the socket cannot be served).
 pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -> i32 {
-    let config = match &args.config {
-        Some(path) => match Config::load(path) {
-            Ok(config) => Some(config),
+    let (config, specs) =
+        match crate::startup::sessions(args.common.config.as_deref(), &args.common.sessions) {
+            Ok(loaded) => loaded,
             Err(err) => {
                 eprintln!("sandmux: {err}");
                 return 2;
             }
-        },
-        None => None,
-    };
-    let mut specs: Vec<SessionSpec> = config.iter().flat_map(|c| c.sessions.clone()).collect();
-    for arg in &args.sessions {
-        let taken: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        match crate::spec::parse_session_arg(arg, &taken) {
-            Ok(spec) => specs.push(spec),
-            Err(err) => {
-                eprintln!("sandmux: {err}");
-                return 2;
-            }
-        }
-    }
-    let options = Config::engine_options(config.as_ref(), args.transcript_dir.clone());
+        };
+    let options = Config::engine_options(config.as_ref(), args.common.transcript_dir.clone());
     let mut engine = crate::startup::engine(options);
     for spec in specs {
         if let Err(err) = engine.add(spec) {
@@ -41,7 +28,8 @@ pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -
             return 2;
         }
     }
-    let socket = match crate::control::server::listen(engine.handle(), args.socket.clone()) {
+    // The socket is what `serve` is for: without it, it fails.
+    let socket = match crate::control::server::listen(engine.handle(), args.common.socket.clone()) {
         Ok(socket) => socket,
         Err(err) => {
             eprintln!("sandmux: cannot serve the control socket: {err}");

@@ -43,14 +43,7 @@ impl Server {
     }
 
     fn ctl(&self, args: &[&str]) -> std::process::Output {
-        sandmux()
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&self.socket)
-            .args(args)
-            .timeout(Duration::from_secs(60))
-            .output()
-            .unwrap()
+        ctl_at(&self.socket, args)
     }
 
     fn client(&self) -> Client {
@@ -63,6 +56,18 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `sandmux ctl --socket SOCKET ARGS...`.
+fn ctl_at(socket: &Path, args: &[&str]) -> std::process::Output {
+    sandmux()
+        .arg("ctl")
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap()
 }
 
 /// A raw JSON-lines client.
@@ -279,7 +284,7 @@ fn vanishing_and_slow_subscribers_harm_no_one() {
         &fx,
         &[
             "-s",
-            "flood=sh -c 'yes flood-line-with-some-length | head -n 200000; sleep 100'",
+            "flood=yes flood-line-with-some-length",
             "-s",
             "echo=sed -u s/^/ack:/",
         ],
@@ -415,15 +420,7 @@ fn sandmux_run_serves_its_sessions_and_stop_ends_the_run() {
         &socket
     )
     .is_ok()));
-    let ctl = |args: &[&str]| {
-        sandmux()
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ctl = |args: &[&str]| ctl_at(&socket, args);
     assert_eq!(
         ctl(&["send", "echo", "from outside"]).status.code(),
         Some(0)
@@ -490,15 +487,7 @@ fn ctl_drives_a_tui_someone_is_watching() {
         20,
     );
     tmux.wait_for("echo · ", Duration::from_secs(10));
-    let ctl = |args: &[&str]| {
-        sandmux()
-            .arg("ctl")
-            .arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let ctl = |args: &[&str]| ctl_at(&socket, args);
     assert_eq!(
         ctl(&["send", "echo", "from the socket"]).status.code(),
         Some(0)

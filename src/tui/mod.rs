@@ -21,7 +21,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::TuiArgs;
 use crate::config::Config;
-use crate::engine::{Engine, Event, SessionSpec};
+use crate::engine::{Engine, Event};
 use app::App;
 
 /// Frames per second at most; a frame is drawn only when something changed.
@@ -33,9 +33,9 @@ const INGEST_PER_FRAME: usize = 1024 * 1024;
 
 /// The config the TUI should load: `--config`, or `./sandmux.toml` when no session was given.
 pub fn config_path(args: &TuiArgs) -> Option<PathBuf> {
-    match &args.config {
+    match &args.common.config {
         Some(path) => Some(path.clone()),
-        None if args.sessions.is_empty() && Path::new("sandmux.toml").exists() => {
+        None if args.common.sessions.is_empty() && Path::new("sandmux.toml").exists() => {
             Some(PathBuf::from("sandmux.toml"))
         }
         None => None,
@@ -44,27 +44,14 @@ pub fn config_path(args: &TuiArgs) -> Option<PathBuf> {
 
 /// Runs the TUI; returns the process exit status.
 pub async fn run(args: TuiArgs) -> i32 {
-    let config = match config_path(&args) {
-        Some(path) => match Config::load(&path) {
-            Ok(config) => Some(config),
+    let (config, specs) =
+        match crate::startup::sessions(config_path(&args).as_deref(), &args.common.sessions) {
+            Ok(loaded) => loaded,
             Err(err) => {
                 eprintln!("sandmux: {err}");
                 return 2;
             }
-        },
-        None => None,
-    };
-    let mut specs: Vec<SessionSpec> = config.iter().flat_map(|c| c.sessions.clone()).collect();
-    for arg in &args.sessions {
-        let taken: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
-        match crate::spec::parse_session_arg(arg, &taken) {
-            Ok(spec) => specs.push(spec),
-            Err(err) => {
-                eprintln!("sandmux: {err}");
-                return 2;
-            }
-        }
-    }
+        };
     let (_log_guard, log_path) = match logging::init(args.log_file.as_deref()) {
         Ok(pair) => pair,
         Err(err) => {
@@ -72,7 +59,7 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     };
-    let options = Config::engine_options(config.as_ref(), args.transcript_dir.clone());
+    let options = Config::engine_options(config.as_ref(), args.common.transcript_dir.clone());
     let mut engine = crate::startup::engine(options);
     for spec in specs {
         if let Err(err) = engine.add(spec) {
@@ -80,15 +67,11 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     }
-    let socket = match crate::control::server::listen(engine.handle(), args.socket.clone()) {
-        Ok(socket) => Some(socket),
-        Err(err) if args.socket.is_some() => {
-            eprintln!("sandmux: cannot serve the control socket: {err}");
-            return 2;
-        }
+    let socket = match crate::startup::control_socket(engine.handle(), args.common.socket.clone()) {
+        Ok(socket) => socket,
         Err(err) => {
-            tracing::warn!("no control socket: {err}");
-            None
+            eprintln!("sandmux: {err}");
+            return 2;
         }
     };
     tracing::info!(sessions = engine.sessions().count(), "TUI starting");
