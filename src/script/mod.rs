@@ -1,8 +1,11 @@
 //! Headless mode: scripts of turn-by-turn steps run against the engine.
 
+mod cursor;
 pub mod parser;
 pub mod report;
 pub mod runner;
+pub mod scan;
+pub mod tail;
 
 pub use parser::{
     JsonOp, ParseError, Pattern, Step, StepKind, parse_json_predicate, parse_pattern, parse_script,

@@ -3,6 +3,8 @@
 
 pub mod ansi;
 pub mod app;
+mod draw;
+mod input;
 pub mod keymap;
 pub mod layout;
 pub mod logging;

@@ -9,10 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod errors;
+mod runtime;
+
 use futures::future::BoxFuture;
-use microsandbox::protocol::exec::{ExecFailed, ExecFailureKind};
 use microsandbox::{ExecEvent, MicrosandboxError, Sandbox};
 use tokio::sync::{OnceCell, mpsc};
+
+pub use errors::{describe_error, describe_exec_failure};
+pub use runtime::{RuntimeSource, cloud_selected, discover_runtime, python_bundled_runtime};
 
 use crate::engine::{Backend, BackendEvent, Control, EventSink};
 use crate::engine::{ExitStatus, SandboxSpec, SessionSpec, Stream};
@@ -352,111 +357,6 @@ pub fn guest_exit(code: i32, sent: Option<i32>) -> ExitStatus {
     }
 }
 
-/// One sentence for an exec that could not start.
-pub fn describe_exec_failure(
-    failed: &ExecFailed,
-    program: &str,
-    cwd: Option<&str>,
-    user: Option<&str>,
-) -> String {
-    let detail = if failed.message.is_empty() {
-        String::new()
-    } else {
-        format!(" ({})", failed.message)
-    };
-    match failed.kind {
-        ExecFailureKind::NotFound => format!("command not found in the sandbox: {program}"),
-        ExecFailureKind::PermissionDenied => {
-            format!("cannot run {program} in the sandbox: permission denied{detail}")
-        }
-        ExecFailureKind::NotExecutable => {
-            format!("cannot run {program} in the sandbox: not an executable{detail}")
-        }
-        ExecFailureKind::BadCwd => format!(
-            "working directory {} does not exist in the sandbox{detail}",
-            cwd.unwrap_or("(default)")
-        ),
-        ExecFailureKind::ResourceLimit => format!(
-            "the sandbox refused another exec{detail}: at most 128 execs run at once in one sandbox; stop some sessions or use a second sandbox"
-        ),
-        ExecFailureKind::UserSetupFailed => format!(
-            "cannot run as user {} in the sandbox{detail}",
-            user.unwrap_or("(default)")
-        ),
-        ExecFailureKind::OutOfMemory => {
-            format!(
-                "the sandbox ran out of memory starting {program}{detail}: give it more `memory`"
-            )
-        }
-        ExecFailureKind::BadArgs | ExecFailureKind::PtySetupFailed | ExecFailureKind::Other => {
-            format!("cannot run {program} in the sandbox: {}", failed.message)
-        }
-    }
-}
-
-/// One sentence, with a remedy, for an SDK error about sandbox `name`.
-pub fn describe_error(err: &MicrosandboxError, name: &str) -> String {
-    match err {
-        MicrosandboxError::RuntimeNotInstalled(_) => format!(
-            "the microsandbox runtime is not installed (no msb found through MSB_PATH, MSB_HOME or ~/.microsandbox): install it with `pip install microsandbox=={SDK_VERSION}` and run `sandmux doctor`"
-        ),
-        MicrosandboxError::RuntimeIncomplete(detail)
-        | MicrosandboxError::LibkrunfwNotFound(detail) => format!(
-            "the microsandbox runtime is incomplete ({detail}): reinstall it (`pip install microsandbox=={SDK_VERSION}`) and run `sandmux doctor`"
-        ),
-        MicrosandboxError::Runtime(detail)
-            if detail.contains("before agent relay became available") =>
-        {
-            could_not_boot(name, detail)
-        }
-        MicrosandboxError::Runtime(detail)
-            if detail.contains("launch contract") || detail.contains("upgrade required") =>
-        {
-            format!(
-                "the installed microsandbox runtime does not match this sandmux (built for {SDK_VERSION}): {detail}; install `pip install microsandbox=={SDK_VERSION}` and run `sandmux doctor`"
-            )
-        }
-        MicrosandboxError::BootStart { name, err }
-            if err.message.contains("before agent relay") =>
-        {
-            could_not_boot(name, &err.message)
-        }
-        MicrosandboxError::BootStart { name, err } => format!(
-            "sandbox `{name}` failed to boot: {}; see `msb logs --source system {name}` and run `sandmux doctor`",
-            err.message
-        ),
-        MicrosandboxError::SandboxNotFound(_) => format!(
-            "sandbox `{name}` does not exist: create it (`msb create`), or give the session an `image` so sandmux creates it"
-        ),
-        MicrosandboxError::SandboxNotRunning(detail) => {
-            format!("sandbox {detail}: start it with `msb start {name}`")
-        }
-        MicrosandboxError::ExecTimeout(after) => format!("the exec timed out after {after:?}"),
-        MicrosandboxError::AgentClient(detail) => format!(
-            "cannot talk to the agent in sandbox `{name}`: {detail}; see `msb logs --source system {name}`"
-        ),
-        MicrosandboxError::CloudHttp {
-            status, message, ..
-        } => format!(
-            "the microsandbox cloud answered HTTP {status}: {message} (check MSB_API_KEY and MSB_API_URL)"
-        ),
-        MicrosandboxError::InvalidConfig(detail) => {
-            format!("invalid sandbox configuration for `{name}`: {detail}")
-        }
-        MicrosandboxError::ImageNotFound(image) => {
-            format!("image {image} not found for sandbox `{name}`")
-        }
-        other => format!("sandbox `{name}`: {other}"),
-    }
-}
-
-/// A VM that exited before its agent came up: almost always no usable KVM.
-fn could_not_boot(name: &str, detail: &str) -> String {
-    format!(
-        "sandbox `{name}` could not boot: its VM exited before the agent came up ({detail}); this machine may not run VMs (no usable KVM?): run `sandmux doctor`, and see `msb logs --source system {name}`"
-    )
-}
-
 /// Writes stdin through the SDK's sink, in order; `None` closes it (EOF).
 async fn feed(
     sink: microsandbox::sandbox::exec::ExecSink,
@@ -477,75 +377,11 @@ async fn feed(
     }
 }
 
-/// Whether the SDK's cloud backend is selected (remote sandboxes need no local runtime).
-pub fn cloud_selected() -> bool {
-    std::env::var("MSB_BACKEND").is_ok_and(|b| b.eq_ignore_ascii_case("cloud"))
-        || std::env::var_os("MSB_PROFILE").is_some_and(|p| !p.is_empty())
-}
-
-/// Where sandmux found the runtime, for `doctor` and for messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RuntimeSource {
-    /// `MSB_PATH` is set.
-    MsbPath,
-    /// `$MSB_HOME/bin/msb`, or `~/.microsandbox/bin/msb`.
-    Home,
-    /// The `microsandbox` Python package's bundled runtime (`pip install microsandbox`).
-    PythonPackage(std::path::PathBuf),
-}
-
-/// When neither `MSB_PATH` nor a runtime in `MSB_HOME`/`~/.microsandbox` is there, looks for
-/// the runtime bundled in the `microsandbox` Python package and registers it with the SDK.
-pub fn discover_runtime() -> Option<RuntimeSource> {
-    if std::env::var_os("MSB_PATH").is_some_and(|v| !v.is_empty()) {
-        return Some(RuntimeSource::MsbPath);
-    }
-    let home = std::env::var_os("MSB_HOME")
-        .filter(|v| !v.is_empty())
-        .map(std::path::PathBuf::from)
-        .or_else(|| dirs::home_dir().map(|h| h.join(".microsandbox")));
-    if home.as_ref().is_some_and(|h| h.join("bin/msb").is_file()) {
-        return Some(RuntimeSource::Home);
-    }
-    let bundled = python_bundled_runtime()?;
-    microsandbox::config::set_sdk_msb_path(bundled.join("bin/msb"));
-    microsandbox::set_libkrunfw_path(bundled.join("lib/libkrunfw.so.5.6.1"));
-    Some(RuntimeSource::PythonPackage(bundled))
-}
-
-/// `.../site-packages/microsandbox/_bundled` when Python can import `microsandbox`. The
-/// interpreter is `$SANDMUX_PYTHON` (default `python3`; `none` skips this search).
-pub fn python_bundled_runtime() -> Option<std::path::PathBuf> {
-    let python = std::env::var("SANDMUX_PYTHON").unwrap_or_else(|_| "python3".into());
-    if python == "none" || python.is_empty() {
-        return None;
-    }
-    let out = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import importlib.util, os; s = importlib.util.find_spec('microsandbox'); print(os.path.dirname(s.origin) if s and s.origin else '')",
-        ])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let dir = String::from_utf8(out.stdout).ok()?;
-    let bundled = std::path::PathBuf::from(dir.trim()).join("_bundled");
-    bundled.join("bin/msb").is_file().then_some(bundled)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn failed(kind: ExecFailureKind, message: &str) -> ExecFailed {
-        ExecFailed {
-            kind,
-            errno: None,
-            errno_name: None,
-            message: message.into(),
-            stage: None,
-        }
-    }
+    use errors::tests::failed;
+    use microsandbox::protocol::exec::ExecFailureKind;
 
     #[test]
     fn output_and_exit_events_map_onto_engine_events() {
@@ -627,40 +463,7 @@ mod tests {
     }
 
     #[test]
-    fn stdin_errors_are_warnings_that_do_not_end_the_session() {
-        let event = ExecEvent::StdinError(microsandbox::protocol::exec::ExecStdinError {
-            errno: Some(32),
-            errno_name: Some("EPIPE".into()),
-            message: "broken pipe".into(),
-        });
-        assert_eq!(
-            map_event(Some(event), "sh", None, None, None),
-            Mapped::Event(BackendEvent::Warning(
-                "input not delivered: broken pipe (EPIPE)".into()
-            ))
-        );
-    }
-
-    #[test]
-    fn exec_failures_are_one_sentence_each() {
-        let f = |kind| {
-            describe_exec_failure(
-                &failed(kind, "detail"),
-                "nosuch",
-                Some("/work"),
-                Some("bob"),
-            )
-        };
-        assert_eq!(
-            f(ExecFailureKind::NotFound),
-            "command not found in the sandbox: nosuch"
-        );
-        assert!(f(ExecFailureKind::BadCwd).starts_with("working directory /work does not exist"));
-        assert!(f(ExecFailureKind::ResourceLimit).contains("at most 128 execs"));
-        assert!(f(ExecFailureKind::UserSetupFailed).contains("user bob"));
-        assert!(f(ExecFailureKind::PermissionDenied).contains("permission denied"));
-        assert!(f(ExecFailureKind::OutOfMemory).contains("memory"));
-        assert!(f(ExecFailureKind::Other).contains("detail"));
+    fn an_exec_that_cannot_start_is_a_failure_in_one_sentence() {
         match map_event(
             Some(ExecEvent::Failed(failed(ExecFailureKind::NotFound, "x"))),
             "nosuch",
@@ -676,39 +479,17 @@ mod tests {
     }
 
     #[test]
-    fn sdk_errors_come_with_a_remedy() {
-        let e = describe_error(&MicrosandboxError::RuntimeNotInstalled("x".into()), "dev");
-        assert!(
-            e.starts_with("the microsandbox runtime is not installed"),
-            "{e}"
+    fn stdin_errors_are_warnings_that_do_not_end_the_session() {
+        let event = ExecEvent::StdinError(microsandbox::protocol::exec::ExecStdinError {
+            errno: Some(32),
+            errno_name: Some("EPIPE".into()),
+            message: "broken pipe".into(),
+        });
+        assert_eq!(
+            map_event(Some(event), "sh", None, None, None),
+            Mapped::Event(BackendEvent::Warning(
+                "input not delivered: broken pipe (EPIPE)".into()
+            ))
         );
-        assert!(e.contains("pip install microsandbox==0.7.11"), "{e}");
-        let e = describe_error(
-            &MicrosandboxError::Runtime(
-                "sandbox process exited (exit status: 1) before agent relay became available"
-                    .into(),
-            ),
-            "dev",
-        );
-        assert!(e.starts_with("sandbox `dev` could not boot"), "{e}");
-        assert!(e.contains("msb logs --source system dev"), "{e}");
-        let e = describe_error(
-            &MicrosandboxError::Runtime(
-                "no tested sandbox launch contract for runtime 0.6.1".into(),
-            ),
-            "dev",
-        );
-        assert!(e.contains("does not match this sandmux"), "{e}");
-        let e = describe_error(&MicrosandboxError::SandboxNotFound("dev".into()), "dev");
-        assert!(e.contains("give the session an `image`"), "{e}");
-        let e = describe_error(
-            &MicrosandboxError::CloudHttp {
-                status: 401,
-                code: None,
-                message: "bad key".into(),
-            },
-            "dev",
-        );
-        assert!(e.contains("HTTP 401") && e.contains("MSB_API_KEY"), "{e}");
     }
 }
