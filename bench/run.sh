@@ -2,11 +2,11 @@
 # sandmux benchmarks: turn latency, throughput, memory and the sandbox path. Needs hyperfine,
 # GNU time (/usr/bin/time), pexpect (pip install pexpect) and, for `sandbox`, busybox-static
 # and root (the test runtime's namespaces). Results go to bench/README.md by hand, with their
-# date. Usage: bench/run.sh [turns|throughput|memory|sandbox|all]
+# date. Usage: bench/run.sh [turns|throughput|memory|sandbox|socket|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-cargo build --release --quiet --bin sandmux --example pipe_floor --example msb_test_runtime --example sdk_turns
+cargo build --release --quiet --locked --bin sandmux --example pipe_floor --example msb_test_runtime --example sdk_turns --example socket_turns
 bin=target/release/sandmux
 floor=target/release/examples/pipe_floor
 work=$(mktemp -d)
@@ -91,11 +91,28 @@ sandbox() {
     kill "$runtime"
 }
 
+# The control socket: a `ctl` round trip, and turns driven through the socket (send, then
+# wait for the echo) next to the same turns in a script.
+socket() {
+    local n=2000 sock=$work/bench.sock
+    $bin serve --socket "$sock" -s 'echo=sed -u s/^/ack:/' 2>/dev/null &
+    local server=$!
+    for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+    turn_script 'session echo: sed -u "s/^/ack:/"' "$n" > "$work/turns.smx"
+    echo "== control socket: ctl round trip, and $n socket turns next to $n script turns"
+    hyperfine --warmup 3 --runs 30 -N "$bin ctl --socket $sock list"
+    hyperfine --warmup 1 --runs 5 -N \
+        "target/release/examples/socket_turns $sock echo $n" \
+        "$bin run $work/turns.smx"
+    kill "$server"
+}
+
 case $what in
     turns) turns ;;
     throughput) throughput ;;
     memory) memory ;;
     sandbox) sandbox ;;
-    all) turns; throughput; memory; sandbox ;;
-    *) echo "usage: bench/run.sh [turns|throughput|memory|sandbox|all]" >&2; exit 2 ;;
+    socket) socket ;;
+    all) turns; throughput; memory; sandbox; socket ;;
+    *) echo "usage: bench/run.sh [turns|throughput|memory|sandbox|socket|all]" >&2; exit 2 ;;
 esac

@@ -267,7 +267,7 @@ async fn handle_request(
                 capacity: 1024,
             };
             return match handle.ask(op).await {
-                Some(Reply::Subscribed(rx)) => {
+                Some(Reply::Subscribed(rx, _)) => {
                     running.push(tokio::spawn(forward(rx, id.clone(), out.clone())));
                     Some(json!({"ok": true, "subscribed": true}))
                 }
@@ -351,7 +351,7 @@ fn reply_body(reply: Reply) -> Value {
             body["ok"] = json!(true);
             body
         }
-        Reply::Subscribed(_) => json!({"ok": true, "subscribed": true}),
+        Reply::Subscribed(..) => json!({"ok": true, "subscribed": true}),
     }
 }
 

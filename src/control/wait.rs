@@ -45,8 +45,10 @@ pub async fn wait(
         from: Some(from),
         capacity: 4096,
     };
-    let mut rx = match handle.ask(op).await.ok_or_else(gone)? {
-        Reply::Subscribed(rx) => rx,
+    let (mut rx, info) = match handle.ask(op).await.ok_or_else(gone)? {
+        Reply::Subscribed(rx, Some(info)) => {
+            (rx, serde_json::to_value(info).unwrap_or(Value::Null))
+        }
         Reply::Error { code, message } => return Err((code, message)),
         _ => return Err(gone()),
     };
@@ -54,7 +56,7 @@ pub async fn wait(
     // arrived are looked at first (the history is queued before anything live).
     let state_wait = matches!(what, WaitFor::Exit(_) | WaitFor::Activity(_));
     let mut history_done = state_wait;
-    if state_wait && let Some(done) = reached(&current(handle, session).await?, what)? {
+    if state_wait && let Some(done) = reached(&info, what)? {
         return Ok((done, from));
     }
     let mut pieces: HashMap<u64, Vec<u8>> = HashMap::new();
@@ -63,9 +65,9 @@ pub async fn wait(
         let queued = rx.try_recv().ok();
         if queued.is_none() && !history_done {
             history_done = true;
-            // Everything that had arrived was looked at: a session that has ended will
-            // never match.
-            reached(&current(handle, session).await?, what)?;
+            // Everything that had arrived was looked at: a session that had ended when the
+            // subscription began will never match.
+            reached(&info, what)?;
         }
         let item = match queued {
             Some(item) => item,
@@ -157,12 +159,13 @@ pub async fn wait(
 
 /// The session as `list` shows it.
 async fn current(handle: &EngineHandle, session: &str) -> Result<Value, Failure> {
-    match handle.ask(Op::List).await {
+    match handle.ask(Op::Info(session.to_string())).await {
         Some(Reply::List(sessions)) => sessions
             .into_iter()
-            .find(|s| s.name == session)
+            .next()
             .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
             .ok_or_else(|| ("unknown_session", format!("no session named `{session}`"))),
+        Some(Reply::Error { code, message }) => Err((code, message)),
         _ => Err(("stopping", "sandmux is stopping".to_string())),
     }
 }

@@ -28,6 +28,8 @@ pub struct Request {
 pub enum Op {
     /// Every session, with its state.
     List,
+    /// One session, with its state.
+    Info(String),
     /// Add a session.
     Add(Box<SessionSpec>),
     /// A command for the named session.
@@ -77,7 +79,8 @@ pub enum Reply {
     },
     List(Vec<SessionInfo>),
     Lines(LinesInfo),
-    Subscribed(mpsc::Receiver<FeedItem>),
+    /// The feed, and for a one-session subscription, that session as it is at that moment.
+    Subscribed(mpsc::Receiver<FeedItem>, Option<SessionInfo>),
 }
 
 /// One session as `list` shows it.
@@ -157,7 +160,11 @@ impl Engine {
     /// Answers one request; returns the event it caused, for the driver.
     pub(super) fn serve(&mut self, request: Request) -> Option<Event> {
         let (reply, event) = match request.op {
-            Op::List => (Reply::List(self.list()), None),
+            Op::List => (Reply::List(self.list(None)), None),
+            Op::Info(name) => match self.find(&name) {
+                Some(id) => (Reply::List(self.list(Some(id))), None),
+                None => (error(EngineError::UnknownName(name)), None),
+            },
             Op::Add(spec) => match self.apply(Command::Add { spec }) {
                 Ok(event) => (Reply::Done { seq: None }, event),
                 Err(err) => (error(err), None),
@@ -223,9 +230,11 @@ impl Engine {
         }
     }
 
-    fn list(&self) -> Vec<SessionInfo> {
+    /// Every session, or only `only`.
+    fn list(&self, only: Option<SessionId>) -> Vec<SessionInfo> {
         let now = tokio::time::Instant::now();
         self.sessions()
+            .filter(|(id, _)| only.is_none_or(|o| o == *id))
             .map(|(_, s)| SessionInfo {
                 name: s.spec.name.clone(),
                 state: state_word(&s.state),
@@ -294,6 +303,7 @@ impl Engine {
         for item in history {
             let _ = tx.try_send(item);
         }
-        Reply::Subscribed(rx)
+        let info = id.and_then(|id| self.list(Some(id)).pop());
+        Reply::Subscribed(rx, info)
     }
 }
