@@ -87,6 +87,12 @@ pub enum CommandLine {
         #[arg(long)]
         boot: bool,
     },
+    /// Kills what sandmux's sessions started once sandmux is gone (started by sandmux).
+    #[command(hide = true)]
+    Watchdog {
+        /// The sandmux process watched.
+        owner: u32,
+    },
     /// A stand-in agent CLI speaking stream-json, for the demo and tests.
     #[command(hide = true, name = "demo-agent")]
     DemoAgent {

@@ -40,7 +40,11 @@ pub fn run(delay: Duration) -> i32 {
             Err(why) => {
                 // What a real agent CLI in stream-json mode does with input it cannot read:
                 // a line on stderr and a failed turn.
-                eprintln!("Error: invalid stream-json input line {}: {why}", turn + 1);
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "Error: invalid stream-json input line {}: {why}",
+                    turn + 1
+                );
                 let _ = emit(json!({
                     "type": "result", "subtype": "error_during_execution", "is_error": true,
                     "num_turns": 0, "duration_ms": 0, "result": format!("invalid input: {why}"),

@@ -22,7 +22,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         Some(path) => match Config::load(path) {
             Ok(config) => Some(config),
             Err(err) => {
-                eprintln!("sandmux: {err}");
+                crate::say!("sandmux: {err}");
                 return EXIT_INVALID;
             }
         },
@@ -31,7 +31,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
     let source = match read_script(&args.script) {
         Ok(source) => source,
         Err(message) => {
-            eprintln!("sandmux: {message}");
+            crate::say!("sandmux: {message}");
             return EXIT_INVALID;
         }
     };
@@ -42,7 +42,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
     let steps = match parse_script(&source, &known) {
         Ok(steps) => steps,
         Err(err) => {
-            eprintln!("{script_name}:{err}");
+            crate::say!("{script_name}:{err}");
             return EXIT_INVALID;
         }
     };
@@ -54,7 +54,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         match engine.add(spec.clone()) {
             Ok(id) => config_ids.push(id),
             Err(err) => {
-                eprintln!("sandmux: {err}");
+                crate::say!("sandmux: {err}");
                 return EXIT_INVALID;
             }
         }
@@ -63,7 +63,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
     let _socket = match crate::startup::control_socket(engine.handle(), args.socket.clone()) {
         Ok(socket) => socket,
         Err(err) => {
-            eprintln!("sandmux: {err}");
+            crate::say!("sandmux: {err}");
             return EXIT_INVALID;
         }
     };
@@ -71,19 +71,20 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
     let mut runner = Runner::new(&mut engine, interrupt)
         .on_step(move |step| {
             if verbose {
-                eprintln!("{}", report::progress_line(step));
+                crate::say!("{}", report::progress_line(step));
             }
         })
+        .on_notice(|message| crate::say!("sandmux: {message}"))
         .on_progress(move |name, message| {
             if verbose {
                 let message = crate::text::printable(message.as_bytes());
-                eprintln!("     …  {name}: {message}");
+                crate::say!("     …  {name}: {message}");
             }
         });
     let outcome = match runner.await_started(&config_ids).await {
         Ok(()) => runner.run(&steps).await,
         Err(why) => {
-            eprintln!(
+            crate::say!(
                 "{}: {why}",
                 args.config
                     .as_deref()
@@ -96,7 +97,13 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     };
     drop(runner);
-    engine.shutdown(std::time::Duration::from_secs(5)).await;
+    let mut outcome = outcome;
+    for event in engine.shutdown(std::time::Duration::from_secs(5)).await {
+        if let crate::engine::Event::TranscriptFailed { message, .. } = event {
+            crate::say!("sandmux: {message}");
+        }
+    }
+    outcome.transcript_incomplete = engine.sessions().any(|(_, s)| s.transcript_incomplete());
     finish(&args, &script_name, &outcome, &engine)
 }
 
@@ -111,18 +118,18 @@ fn finish(
         .iter()
         .filter(|s| s.status == StepStatus::Failed)
     {
-        eprint!("{}", report::failure_text(script_name, step));
+        crate::say!("{}", report::failure_text(script_name, step).trim_end());
     }
-    eprintln!("{}", report::summary_line(script_name, outcome));
+    crate::say!("{}", report::summary_line(script_name, outcome));
     let mut code = report::exit_code(outcome);
     if args.report == Some(ReportFormat::Json) {
         let value = report::json_report(script_name, outcome, report::sessions_json(engine));
-        println!("{value}");
+        crate::out!("{value}");
     }
     if let Some(path) = &args.junit
         && let Err(err) = std::fs::write(path, report::junit_report(script_name, outcome))
     {
-        eprintln!(
+        crate::say!(
             "sandmux: cannot write the JUnit report {}: {err}",
             path.display()
         );

@@ -16,6 +16,7 @@ pub mod engine;
 pub mod headless;
 pub mod matcher;
 pub mod protocol;
+pub mod say;
 pub mod script;
 pub mod serve;
 pub mod spec;

@@ -8,13 +8,15 @@ use sandmux::cli::{Cli, CommandLine};
 
 fn main() {
     let cli = Cli::parse();
+    // Sessions started by this process are cleaned up by a watchdog if it dies.
+    sandmux::backend::watchdog::enable();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("sandmux: cannot start the async runtime: {err}");
+            sandmux::say!("sandmux: cannot start the async runtime: {err}");
             std::process::exit(1);
         }
     };
@@ -24,6 +26,7 @@ fn main() {
             clap_complete::generate(shell, &mut command, "sandmux", &mut std::io::stdout());
             0
         }
+        Some(CommandLine::Watchdog { owner }) => sandmux::backend::watchdog::run(owner),
         Some(CommandLine::DemoAgent { delay_ms }) => {
             sandmux::demo_agent::run(std::time::Duration::from_millis(delay_ms))
         }
@@ -32,13 +35,13 @@ fn main() {
             runtime.block_on(async {
                 let (checks, ok) = sandmux::doctor::run(boot).await;
                 for check in &checks {
-                    println!("{}", check.line());
+                    sandmux::out!("{}", check.line());
                 }
                 if ok {
-                    println!("sandboxes can run here");
+                    sandmux::out!("sandboxes can run here");
                     0
                 } else {
-                    println!("sandboxes cannot run here: fix the FAIL lines above");
+                    sandmux::out!("sandboxes cannot run here: fix the FAIL lines above");
                     1
                 }
             })

@@ -16,7 +16,7 @@ pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -
         match crate::startup::sessions(args.common.config.as_deref(), &args.common.sessions) {
             Ok(loaded) => loaded,
             Err(err) => {
-                eprintln!("sandmux: {err}");
+                crate::say!("sandmux: {err}");
                 return 2;
             }
         };
@@ -24,7 +24,7 @@ pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -
     let mut engine = crate::startup::engine(options);
     for spec in specs {
         if let Err(err) = engine.add(spec) {
-            eprintln!("sandmux: {err}");
+            crate::say!("sandmux: {err}");
             return 2;
         }
     }
@@ -32,11 +32,11 @@ pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -
     let socket = match crate::control::server::listen(engine.handle(), args.common.socket.clone()) {
         Ok(socket) => socket,
         Err(err) => {
-            eprintln!("sandmux: cannot serve the control socket: {err}");
+            crate::say!("sandmux: cannot serve the control socket: {err}");
             return 1;
         }
     };
-    eprintln!(
+    crate::say!(
         "sandmux: serving {} session(s) on {}",
         engine.sessions().count(),
         socket.path().display()

@@ -38,6 +38,16 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
+/// A message for the terminal, with every control character, escape and bidirectional
+/// override made visible as in [`printable`], line breaks kept.
+pub fn neutralise(message: &str) -> String {
+    message
+        .split('\n')
+        .map(|line| printable(line.as_bytes()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Reads one double-quoted string at the start of `text` (which starts with `"`), with the
 /// escapes sandmux scripts know: `\n \t \r \0 \e \\ \" \xNN`. Returns the bytes and how
 /// many bytes of `text` it used; an error gives the byte offset in `text` it is about.
@@ -127,6 +137,16 @@ mod tests {
                 .unwrap_err()
                 .1
                 .contains("two hex digits")
+        );
+    }
+
+    #[test]
+    fn messages_keep_their_lines_and_lose_their_escapes() {
+        let message =
+            "step failed: the turn ended with an error (error\u{1b}]0;PWNED\u{7})\n  last";
+        assert_eq!(
+            neutralise(message),
+            "step failed: the turn ended with an error (error\\e]0;PWNED\\x07)\n  last"
         );
     }
 

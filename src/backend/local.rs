@@ -13,6 +13,7 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 
+use super::watchdog;
 use crate::engine::{Backend, BackendEvent, Control, EventSink};
 use crate::engine::{ExitStatus, SessionSpec, Stream};
 
@@ -21,6 +22,9 @@ const READ_CHUNK: usize = 128 * 1024;
 /// After the main process exits, how long a pipe may stay silent before the session is
 /// declared over (a process outside the group may hold it open).
 const DRAIN_IDLE: Duration = Duration::from_millis(300);
+/// After the main process exits, how long output is still taken at most: a detached process
+/// that holds the pipe and keeps writing cannot keep the session from ending.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
 /// Runs sessions as local child processes.
 #[derive(Debug, Default, Clone, Copy)]
@@ -56,6 +60,7 @@ impl GroupGuard {
 impl Drop for GroupGuard {
     fn drop(&mut self) {
         self.signal(libc::SIGKILL);
+        watchdog::watch_group(self.pgid, false);
     }
 }
 
@@ -101,7 +106,14 @@ fn start_error(spec: &SessionSpec, program: &str, err: &io::Error) -> String {
     }
 }
 
-fn build_command(spec: &SessionSpec) -> Option<(String, Command)> {
+/// The mark of one start of a session, in its processes' environment.
+fn session_mark(spec: &SessionSpec) -> String {
+    static STARTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let start = STARTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}:{}:{start}", std::process::id(), spec.name)
+}
+
+fn build_command(spec: &SessionSpec, mark: &str) -> Option<(String, Command)> {
     let argv = spec.program.argv();
     let (program, args) = argv.split_first()?;
     // `sandmux` names this very binary, so `sandmux demo-agent` works before installing.
@@ -113,6 +125,9 @@ fn build_command(spec: &SessionSpec) -> Option<(String, Command)> {
     command
         .args(args)
         .envs(&spec.env)
+        // Marks that find every process of the session, even one that left its group.
+        .env(watchdog::OWNER_VAR, std::process::id().to_string())
+        .env(watchdog::SESSION_VAR, mark)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -150,7 +165,8 @@ async fn run_session(
     mut controls: mpsc::UnboundedReceiver<Control>,
     events: EventSink,
 ) {
-    let Some((program, mut command)) = build_command(&spec) else {
+    let mark = session_mark(&spec);
+    let Some((program, mut command)) = build_command(&spec, &mark) else {
         events
             .send(BackendEvent::Failed("the command is empty".into()))
             .await;
@@ -172,6 +188,8 @@ async fn run_session(
     let guard = GroupGuard {
         pgid: pid.map_or(0, |p| p as i32),
     };
+    // If sandmux dies, the watchdog kills the group (and everything marked as ours).
+    watchdog::watch_group(guard.pgid, true);
     if !events.send(BackendEvent::Started { pid }).await {
         return;
     }
@@ -247,25 +265,33 @@ async fn run_session(
     };
     events.send(event).await;
     drop(guard);
+    // What left the group (setsid) ends with the session too.
+    watchdog::kill_marked(format!("{}={mark}", watchdog::SESSION_VAR).as_bytes());
 }
 
 /// Reads one output pipe to its end and forwards each chunk. Once the main process has
 /// exited, a pipe silent for [`DRAIN_IDLE`] counts as ended (something outside the group
-/// may hold it open); a chunk already read is always delivered.
+/// may hold it open), and no output is taken after [`DRAIN_LIMIT`]; a chunk already read is
+/// always delivered.
 async fn pump(
     mut pipe: impl AsyncRead + Unpin,
     stream: Stream,
     events: EventSink,
     mut exited: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Once the main process has exited: until when output is still taken.
+    let mut limit: Option<Instant> = None;
     loop {
         let mut buf = Vec::with_capacity(READ_CHUNK);
         let read = loop {
-            let idle = *exited.borrow();
+            if limit.is_none() && *exited.borrow() {
+                limit = Some(Instant::now() + DRAIN_LIMIT);
+            }
+            let stop = limit.map(|l| l.min(Instant::now() + DRAIN_IDLE));
             tokio::select! {
                 read = pipe.read_buf(&mut buf) => break Some(read),
-                _ = exited.changed(), if !idle => continue,
-                _ = tokio::time::sleep(DRAIN_IDLE), if idle => break None,
+                _ = exited.changed(), if limit.is_none() => continue,
+                _ = async { sleep_until(stop.unwrap_or_else(Instant::now)).await }, if stop.is_some() => break None,
             }
         };
         match read {
@@ -275,6 +301,9 @@ async fn pump(
                     .send(BackendEvent::Output { stream, data: buf })
                     .await
                 {
+                    return;
+                }
+                if limit.is_some_and(|l| Instant::now() >= l) {
                     return;
                 }
             }

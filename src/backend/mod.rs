@@ -5,3 +5,4 @@ pub mod local;
 #[cfg(feature = "microsandbox")]
 pub mod microsandbox;
 pub mod msb_home;
+pub mod watchdog;

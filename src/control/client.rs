@@ -24,21 +24,21 @@ pub async fn run(args: CtlArgs) -> i32 {
     let request = match request(&args.op) {
         Ok(request) => request,
         Err(message) => {
-            eprintln!("sandmux ctl: {message}");
+            crate::say!("sandmux ctl: {message}");
             return USAGE;
         }
     };
     let path = match socket(args.socket.clone()) {
         Ok(path) => path,
         Err(message) => {
-            eprintln!("sandmux ctl: {message}");
+            crate::say!("sandmux ctl: {message}");
             return USAGE;
         }
     };
     let stream = match UnixStream::connect(&path).await {
         Ok(stream) => stream,
         Err(err) => {
-            eprintln!("sandmux ctl: cannot connect to {}: {err}", path.display());
+            crate::say!("sandmux ctl: cannot connect to {}: {err}", path.display());
             return USAGE;
         }
     };
@@ -46,7 +46,7 @@ pub async fn run(args: CtlArgs) -> i32 {
     let mut line = request.to_string();
     line.push('\n');
     if let Err(err) = write.write_all(line.as_bytes()).await {
-        eprintln!("sandmux ctl: cannot send to {}: {err}", path.display());
+        crate::say!("sandmux ctl: cannot send to {}: {err}", path.display());
         return USAGE;
     }
     let mut lines = BufReader::new(read).lines();
@@ -57,18 +57,18 @@ pub async fn run(args: CtlArgs) -> i32 {
             Ok(Some(answer)) => answer,
             Ok(None) if subscribe => return code,
             Ok(None) | Err(_) => {
-                eprintln!("sandmux ctl: sandmux closed the connection");
+                crate::say!("sandmux ctl: sandmux closed the connection");
                 return 1;
             }
         };
         let value: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
         if args.json {
-            println!("{answer}");
+            crate::out!("{answer}");
         }
         if value["ok"] == json!(false) {
             if !args.json {
                 let message = value["error"]["message"].as_str().unwrap_or("failed");
-                eprintln!("sandmux ctl: {}", printable(message.as_bytes()));
+                crate::say!("sandmux ctl: {}", printable(message.as_bytes()));
             }
             return 1;
         }
@@ -240,7 +240,7 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
     match op {
         CtlOp::List => {
             for s in value["sessions"].as_array().into_iter().flatten() {
-                println!(
+                crate::out!(
                     "{:<16} {:<24} {:<15} {}",
                     text(&s["name"]),
                     text(&s["status"]),
@@ -256,8 +256,10 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
         }
         CtlOp::Subscribe { .. } => match value["event"].as_str() {
             Some("line") => print_line(value),
-            Some("state") => println!("# {}: {}", text(&value["session"]), text(&value["status"])),
-            Some("lagged") => eprintln!(
+            Some("state") => {
+                crate::out!("# {}: {}", text(&value["session"]), text(&value["status"]))
+            }
+            Some("lagged") => crate::say!(
                 "sandmux ctl: fell behind; subscribe again with --from {}",
                 value["resume_from"]
             ),
@@ -268,10 +270,10 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
             match matched["event"].as_str() {
                 Some("line" | "partial") => print_line(matched),
                 Some("json" | "turn_end") => {
-                    println!("{}", printable(matched["value"].to_string().as_bytes()))
+                    crate::out!("{}", printable(matched["value"].to_string().as_bytes()))
                 }
-                Some("state") => println!("{}", text(&matched["status"])),
-                Some("activity") => println!("{}", text(&matched["activity"]).replace('_', " ")),
+                Some("state") => crate::out!("{}", text(&matched["status"])),
+                Some("activity") => crate::out!("{}", text(&matched["activity"]).replace('_', " ")),
                 _ => {}
             }
         }
@@ -284,8 +286,8 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
 fn print_line(line: &Value) {
     let body = printable(line["text"].as_str().unwrap_or("").as_bytes());
     if line["stream"] == json!("stdin") {
-        println!("› {body}");
+        crate::out!("› {body}");
     } else {
-        println!("{body}");
+        crate::out!("{body}");
     }
 }

@@ -147,6 +147,7 @@ impl Engine {
         s.record_event("removed", json!({}));
         s.controls = None;
         s.flush();
+        s.transcript_lost = s.transcript_incomplete();
         s.transcript = None;
         s.scrollback = Scrollback::new(s.scrollback.limits());
         let name = s.spec.name.clone();
@@ -171,7 +172,7 @@ impl Engine {
                 message,
             }));
         }
-        let _ = s.record_data("stdin", &bytes);
+        s.record_data("stdin", &bytes);
         // The input is part of the conversation: the pane shows it where it happened.
         let before = (s.awaiting_input, s.turn_in_flight);
         let end = s.scrollback.end_seq();

@@ -89,6 +89,9 @@ pub enum Event {
     },
     /// The session could not start or broke off.
     Failed { session: SessionId, reason: String },
+    /// Writing the session's transcript failed (first time): `message` is one sentence
+    /// naming the file and the error. The session goes on; the transcript has a gap.
+    TranscriptFailed { session: SessionId, message: String },
     /// A control-socket client asked sandmux to stop.
     StopRequested,
 }
@@ -104,7 +107,8 @@ impl Event {
             | Event::Output { session, .. }
             | Event::Warning { session, .. }
             | Event::Exited { session, .. }
-            | Event::Failed { session, .. } => Some(*session),
+            | Event::Failed { session, .. }
+            | Event::TranscriptFailed { session, .. } => Some(*session),
             Event::StopRequested => None,
         }
     }

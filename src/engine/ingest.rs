@@ -23,9 +23,7 @@ impl Engine {
         let current = generation == session.generation;
         let event = match event {
             BackendEvent::Output { stream, data } => {
-                if let Some(message) = session.record_data(stream.as_str(), &data) {
-                    session.push_warning(message);
-                }
+                session.record_data(stream.as_str(), &data);
                 if !current {
                     return None;
                 }
@@ -178,6 +176,10 @@ impl Engine {
                     },
                 }
             }
+            Event::TranscriptFailed { message, .. } => FeedItem::Warning {
+                session: name,
+                message: message.clone(),
+            },
             Event::Output { .. } | Event::StopRequested => return,
         };
         self.feed.publish(id, item);

@@ -81,6 +81,8 @@ pub struct Engine {
     handle: EngineHandle,
     requests: mpsc::Receiver<requests::Request>,
     feed: feed::Feed,
+    /// Events found outside the event loop (a transcript that failed during a flush).
+    pending: std::collections::VecDeque<Event>,
 }
 
 impl Engine {
@@ -99,6 +101,7 @@ impl Engine {
             handle,
             requests,
             feed: feed::Feed::default(),
+            pending: std::collections::VecDeque::new(),
         }
     }
 
@@ -157,6 +160,9 @@ impl Engine {
     /// applies it.
     pub async fn next_event(&mut self) -> Event {
         loop {
+            if let Some(event) = self.pending.pop_front() {
+                return event;
+            }
             // The engine holds a sender of each channel, so neither closes.
             let event = tokio::select! {
                 Some(envelope) = self.rx.recv() => self.ingest(envelope),
@@ -174,6 +180,9 @@ impl Engine {
     /// Applies a backend event or a request that is already waiting, without blocking.
     pub fn try_next_event(&mut self) -> Option<Event> {
         loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
             let event = if let Ok(envelope) = self.rx.try_recv() {
                 self.ingest(envelope)
             } else if let Ok(request) = self.requests.try_recv() {
@@ -189,10 +198,18 @@ impl Engine {
         None
     }
 
-    /// Writes every transcript's buffered lines to disk.
+    /// Writes every transcript's buffered lines to disk. A transcript that fails for the
+    /// first time becomes a [`Event::TranscriptFailed`] (and a warning of its session).
     pub fn flush(&mut self) {
-        for session in &mut self.sessions {
+        for (id, session) in self.sessions.iter_mut().enumerate() {
             session.flush();
+            if let Some(message) = session.take_transcript_failure() {
+                session.push_warning(message.clone());
+                self.pending.push_back(Event::TranscriptFailed {
+                    session: id,
+                    message,
+                });
+            }
         }
     }
 
@@ -224,6 +241,7 @@ impl Engine {
             }
         }
         self.flush();
+        seen.extend(self.pending.drain(..));
         let backends: Vec<Arc<dyn Backend>> = self.backends.values().cloned().collect();
         for backend in backends {
             let _ =

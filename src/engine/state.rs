@@ -38,6 +38,8 @@ pub struct Session {
     pub(super) generation: u64,
     pub(super) controls: Option<mpsc::UnboundedSender<Control>>,
     pub(super) transcript: Option<Transcript>,
+    /// A transcript that was incomplete when it was closed (removed sessions).
+    pub(super) transcript_lost: bool,
 }
 
 /// Output this recent counts as "working".
@@ -70,6 +72,7 @@ impl Session {
             generation: 0,
             controls: None,
             transcript,
+            transcript_lost: false,
         }
     }
 
@@ -143,20 +146,15 @@ impl Session {
 
     /// Records a lifecycle event in the transcript (a failed write is remembered there).
     pub(super) fn record_event(&mut self, event: &str, fields: serde_json::Value) {
-        if let Some(t) = self.transcript.as_mut()
-            && t.event(event, fields).is_err()
-        {
-            t.mark_failed();
+        if let Some(t) = self.transcript.as_mut() {
+            t.event(event, fields);
         }
     }
 
-    /// Records bytes of a stream in the transcript; the first failed write is returned as a
-    /// warning to show.
-    pub(super) fn record_data(&mut self, stream: &str, data: &[u8]) -> Option<String> {
-        let t = self.transcript.as_mut()?;
-        match t.data(stream, data) {
-            Err(err) if t.mark_failed() => Some(format!("transcript write failed: {err}")),
-            _ => None,
+    /// Records bytes of a stream in the transcript.
+    pub(super) fn record_data(&mut self, stream: &str, data: &[u8]) {
+        if let Some(t) = self.transcript.as_mut() {
+            t.data(stream, data);
         }
     }
 
@@ -169,11 +167,19 @@ impl Session {
 
     /// Writes the transcript's buffered lines to disk.
     pub(super) fn flush(&mut self) {
-        if let Some(t) = self.transcript.as_mut()
-            && t.flush().is_err()
-        {
-            t.mark_failed();
+        if let Some(t) = self.transcript.as_mut() {
+            t.flush();
         }
+    }
+
+    /// The sentence about the transcript's first failed write, once.
+    pub(super) fn take_transcript_failure(&mut self) -> Option<String> {
+        self.transcript.as_mut().and_then(Transcript::take_failure)
+    }
+
+    /// Whether writing the transcript ever failed (records are missing from it).
+    pub fn transcript_incomplete(&self) -> bool {
+        self.transcript.as_ref().is_some_and(Transcript::incomplete) || self.transcript_lost
     }
 
     /// The exit fields of a transcript `exited` record.

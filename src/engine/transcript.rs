@@ -13,7 +13,9 @@
 //! rendering and `data_b64` holds the exact bytes, so nothing is ever lost.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -28,29 +30,88 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// An open transcript file with a large write buffer.
+/// How many bytes of whole records are gathered before they are written.
+const BATCH: usize = 256 * 1024;
+
+/// An open transcript: whole records are gathered in a buffer and written together.
+///
+/// A write that fails (a full disk) never leaves a torn record: the file is cut back to
+/// the end of the last record written, so it stays valid JSONL. Records from then on are
+/// lost and counted, and sandmux is told once ([`Transcript::take_failure`]); when writing
+/// works again, a `transcript_gap` record says where the gap began and what was lost.
 #[derive(Debug)]
 pub struct Transcript {
     path: PathBuf,
-    out: BufWriter<File>,
-    dirty: bool,
-    failed: bool,
+    file: File,
+    buf: Vec<u8>,
+    /// Records in `buf`.
+    records: u64,
+    /// The file's length after the last successful write.
+    committed: u64,
+    gap: Option<Gap>,
+    /// The first failure, not yet taken by the engine.
+    failure: Option<String>,
+    /// Ever failed (the transcript is incomplete).
+    incomplete: bool,
+}
+
+/// What a failed write lost.
+#[derive(Debug, Clone, Copy)]
+struct Gap {
+    from_t: u64,
+    records: u64,
+    bytes: u64,
 }
 
 impl Transcript {
-    /// Opens `path`, truncating it when `truncate` is set and appending otherwise.
+    /// Opens `path`, truncating it when `truncate` is set and appending otherwise. Only a
+    /// regular file is taken: the open never blocks (a FIFO there would hang sandmux) and
+    /// never follows a symbolic link at `path`.
     pub fn open(path: &Path, truncate: bool) -> io::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
         let file = OpenOptions::new()
             .create(true)
             .write(true)
             .truncate(truncate)
             .append(!truncate)
-            .open(path)?;
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|err| match err.raw_os_error() {
+                Some(libc::ELOOP) => {
+                    io::Error::other("it is a symbolic link, which a transcript never follows")
+                }
+                Some(libc::ENXIO) => io::Error::other("it is a FIFO, not a regular file"),
+                _ => err,
+            })?;
+        let meta = file.metadata()?;
+        let kind = meta.file_type();
+        if !kind.is_file() {
+            let what = if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "a device or other special file"
+            };
+            return Err(io::Error::other(format!(
+                "it is not a regular file ({what})"
+            )));
+        }
+        // Back to blocking writes for the regular file.
+        // SAFETY: F_SETFL on a descriptor we own; it changes only its status flags.
+        unsafe {
+            let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+            libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
+        }
         Ok(Transcript {
             path: path.to_path_buf(),
-            out: BufWriter::with_capacity(256 * 1024, file),
-            dirty: false,
-            failed: false,
+            file,
+            buf: Vec::with_capacity(BATCH),
+            records: 0,
+            committed: meta.len(),
+            gap: None,
+            failure: None,
+            incomplete: false,
         })
     }
 
@@ -59,51 +120,128 @@ impl Transcript {
     }
 
     /// Records bytes that went in (`stdin`) or came out (`stdout`, `stderr`).
-    pub fn data(&mut self, stream: &str, bytes: &[u8]) -> io::Result<()> {
+    pub fn data(&mut self, stream: &str, bytes: &[u8]) {
         let t = now_ms();
+        let out = &mut self.buf;
+        let _ = write!(out, "{{\"t\":{t},\"stream\":\"{stream}\",\"data\":");
         match std::str::from_utf8(bytes) {
             Ok(text) => {
-                write!(self.out, "{{\"t\":{t},\"stream\":\"{stream}\",\"data\":")?;
-                write_json_string(&mut self.out, text)?;
-                self.out.write_all(b"}\n")?;
+                let _ = write_json_string(out, text);
+                out.extend_from_slice(b"}\n");
             }
             Err(_) => {
                 let lossy = String::from_utf8_lossy(bytes);
                 let exact = base64::engine::general_purpose::STANDARD.encode(bytes);
-                write!(self.out, "{{\"t\":{t},\"stream\":\"{stream}\",\"data\":")?;
-                serde_json::to_writer(&mut self.out, &lossy)?;
-                writeln!(self.out, ",\"data_b64\":\"{exact}\"}}")?;
+                let _ = serde_json::to_writer(&mut *out, &lossy);
+                let _ = writeln!(out, ",\"data_b64\":\"{exact}\"}}");
             }
         }
-        self.dirty = true;
-        Ok(())
+        self.records += 1;
+        self.flush_if_full();
     }
 
     /// Records a lifecycle event; `fields` must be a JSON object.
-    pub fn event(&mut self, event: &str, fields: Value) -> io::Result<()> {
+    pub fn event(&mut self, event: &str, fields: Value) {
         let mut object = json!({ "t": now_ms(), "event": event });
         if let (Some(target), Value::Object(extra)) = (object.as_object_mut(), fields) {
             target.extend(extra);
         }
-        serde_json::to_writer(&mut self.out, &object)?;
-        self.out.write_all(b"\n")?;
-        self.dirty = true;
-        Ok(())
+        let _ = serde_json::to_writer(&mut self.buf, &object);
+        self.buf.push(b'\n');
+        self.records += 1;
+        self.flush_if_full();
     }
 
-    /// Writes buffered lines to the file if any are pending.
-    pub fn flush(&mut self) -> io::Result<()> {
-        if self.dirty {
-            self.out.flush()?;
-            self.dirty = false;
+    fn flush_if_full(&mut self) {
+        if self.buf.len() >= BATCH {
+            self.flush();
         }
-        Ok(())
     }
 
-    /// Remembers that writing failed, returning true the first time (to warn once).
-    pub fn mark_failed(&mut self) -> bool {
-        !std::mem::replace(&mut self.failed, true)
+    /// Writes the gathered records; a failure is remembered (see the type's docs).
+    pub fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let result = match self.gap {
+            None => self.file.write_all(&self.buf).map(|()| self.buf.len()),
+            Some(gap) => {
+                let mut batch = Vec::with_capacity(self.buf.len() + 128);
+                let record = json!({
+                    "t": now_ms(), "event": "transcript_gap", "from_t": gap.from_t,
+                    "records_lost": gap.records, "bytes_lost": gap.bytes,
+                });
+                let _ = serde_json::to_writer(&mut batch, &record);
+                batch.push(b'\n');
+                batch.extend_from_slice(&self.buf);
+                self.file.write_all(&batch).map(|()| batch.len())
+            }
+        };
+        match result {
+            Ok(written) => {
+                self.committed += written as u64;
+                self.gap = None;
+            }
+            Err(err) => {
+                // Cut a torn record off, so the file ends where its last whole record does.
+                let _ = self.file.set_len(self.committed);
+                let _ = self.file.seek(SeekFrom::Start(self.committed));
+                let from_t = first_t(&self.buf).unwrap_or_else(now_ms);
+                let gap = self.gap.get_or_insert(Gap {
+                    from_t,
+                    records: 0,
+                    bytes: 0,
+                });
+                gap.records += self.records;
+                gap.bytes += self.buf.len() as u64;
+                if !self.incomplete {
+                    self.failure = Some(format!(
+                        "transcript {} could not be written ({err}): it is incomplete from {} on",
+                        self.path.display(),
+                        clock(gap.from_t)
+                    ));
+                }
+                self.incomplete = true;
+            }
+        }
+        self.buf.clear();
+        self.records = 0;
     }
+
+    /// The sentence about the first failed write, once.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failure.take()
+    }
+
+    /// Whether a write ever failed (some records are missing).
+    pub fn incomplete(&self) -> bool {
+        self.incomplete
+    }
+}
+
+impl Drop for Transcript {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// The `t` of the first record in `buf`.
+fn first_t(buf: &[u8]) -> Option<u64> {
+    let rest = buf.strip_prefix(b"{\"t\":")?;
+    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
+    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
+}
+
+/// `HH:MM:SS.mmm` (UTC) of a millisecond timestamp, for messages.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03} UTC",
+        (s / 3600) % 24,
+        (s / 60) % 60,
+        s % 60,
+        ms % 1000
+    )
 }
 
 /// Writes `text` as a JSON string. Output is mostly plain text: each 16-byte block is
@@ -181,10 +319,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
         let mut t = Transcript::open(&path, true).unwrap();
-        t.data("stdout", b"hello \"world\"\n").unwrap();
-        t.data("stderr", b"\xff\x00bin").unwrap();
-        t.event("exited", json!({"code": 0})).unwrap();
-        t.flush().unwrap();
+        t.data("stdout", b"hello \"world\"\n");
+        t.data("stderr", b"\xff\x00bin");
+        t.event("exited", json!({"code": 0}));
+        t.flush();
         let text = std::fs::read_to_string(&path).unwrap();
         let records: Vec<Value> = text
             .lines()
@@ -223,14 +361,36 @@ mod tests {
     }
 
     #[test]
+    fn only_a_regular_file_is_a_transcript() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("f.jsonl");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = Transcript::open(&fifo, true).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, "keep").unwrap();
+        let link = dir.path().join("l.jsonl");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let err = Transcript::open(&link, true).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert_eq!(
+            std::fs::read_to_string(&target).unwrap(),
+            "keep",
+            "not truncated"
+        );
+    }
+
+    #[test]
     fn reopening_without_truncate_appends() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
         let mut t = Transcript::open(&path, true).unwrap();
-        t.data("stdout", b"1").unwrap();
+        t.data("stdout", b"1");
         drop(t);
         let mut t = Transcript::open(&path, false).unwrap();
-        t.data("stdout", b"2").unwrap();
+        t.data("stdout", b"2");
         drop(t);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 2);
     }

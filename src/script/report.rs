@@ -7,9 +7,14 @@ use serde_json::{Value, json};
 use super::runner::{RunEnd, RunOutcome, StepOutcome, StepStatus};
 use crate::engine::{Engine, SessionState};
 
-/// The process exit status for a run: 0 passed, 1 a step failed, 128+N for signal N.
+/// Exit status when every step passed but a transcript could not be written in full.
+pub const EXIT_TRANSCRIPT_INCOMPLETE: i32 = 3;
+
+/// The process exit status for a run: 0 passed, 1 a step failed, 3 every step passed but a
+/// transcript is incomplete, 128+N for signal N.
 pub fn exit_code(outcome: &RunOutcome) -> i32 {
     match outcome.end {
+        RunEnd::Passed if outcome.transcript_incomplete => EXIT_TRANSCRIPT_INCOMPLETE,
         RunEnd::Passed => 0,
         RunEnd::Failed => 1,
         RunEnd::Interrupted(signal) => 128 + signal,
@@ -71,8 +76,13 @@ pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
             }
         }
     };
+    let incomplete = if outcome.transcript_incomplete {
+        "; TRANSCRIPTS INCOMPLETE"
+    } else {
+        ""
+    };
     format!(
-        "{word} {script}: {} passed, {} failed, {} skipped ({}{turn_note})",
+        "{word} {script}: {} passed, {} failed, {} skipped ({}{turn_note}){incomplete}",
         count(StepStatus::Passed),
         count(StepStatus::Failed),
         count(StepStatus::Skipped),
@@ -132,6 +142,7 @@ pub fn sessions_json(engine: &Engine) -> Vec<Value> {
                 "reason": Value::Null,
                 "lines": s.scrollback.end_seq(),
                 "transcript": s.transcript_path().map(|p| p.display().to_string()),
+                "transcript_incomplete": s.transcript_incomplete(),
             });
             match &s.state {
                 SessionState::Exited(status) => {
@@ -177,6 +188,7 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
             RunEnd::Interrupted(_) => "interrupted",
         },
         "exit_code": exit_code(outcome),
+        "transcript_incomplete": outcome.transcript_incomplete,
         "duration_ms": ms(outcome.duration),
         "steps": steps,
         "turns": turn_summary,
@@ -200,6 +212,9 @@ pub fn junit_report(script: &str, outcome: &RunOutcome) -> String {
         out,
         "  <testsuite name=\"{name}\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
     );
+    if outcome.transcript_incomplete {
+        out.push_str("    <properties><property name=\"transcript_incomplete\" value=\"true\"/></properties>\n");
+    }
     for step in &outcome.steps {
         let case = xml_escape(&format!("line {}: {}", step.line, step.text));
         let t = step.duration.as_secs_f64();
@@ -315,6 +330,7 @@ mod tests {
             ],
             end: RunEnd::Failed,
             duration: Duration::from_millis(6),
+            transcript_incomplete: false,
         }
     }
 

@@ -61,6 +61,8 @@ pub struct RunOutcome {
     pub steps: Vec<StepOutcome>,
     pub end: RunEnd,
     pub duration: Duration,
+    /// A transcript could not be written in full (set by the caller once sessions ended).
+    pub transcript_incomplete: bool,
 }
 
 /// Per-run state of the sessions the script drives.
@@ -75,6 +77,8 @@ pub struct Runner<'e> {
     on_progress: ProgressCallback<'e>,
     /// The result of the `turn` step being run.
     last_turn: Option<TurnResult>,
+    /// Called with a sentence sandmux must tell at once (a transcript that failed).
+    on_notice: Box<dyn FnMut(&str) + 'e>,
 }
 
 /// Receives a session's name and what it is doing while it starts.
@@ -96,7 +100,15 @@ impl<'e> Runner<'e> {
             on_step: Box::new(|_| {}),
             on_progress: Box::new(|_, _| {}),
             last_turn: None,
+            on_notice: Box::new(|_| {}),
         }
+    }
+
+    /// Sets a callback for what must be told at once (a transcript that could not be
+    /// written).
+    pub fn on_notice(mut self, callback: impl FnMut(&str) + 'e) -> Self {
+        self.on_notice = Box::new(callback);
+        self
     }
 
     /// Sets a callback for start-up progress ("booting dev…").
@@ -207,6 +219,7 @@ impl<'e> Runner<'e> {
             steps: outcomes,
             end,
             duration: started.elapsed(),
+            transcript_incomplete: false,
         }
     }
 
@@ -458,6 +471,10 @@ impl<'e> Runner<'e> {
             // A control-socket `stop` ends the run as SIGTERM would.
             event = self.engine.next_event() => match event {
                 Event::StopRequested => Err(Failure::Interrupted(libc::SIGTERM)),
+                Event::TranscriptFailed { message, .. } => {
+                    (self.on_notice)(&message);
+                    Ok(None)
+                }
                 event => Ok(Some(event)),
             },
             _ = tokio::time::sleep_until(deadline) => Ok(None),

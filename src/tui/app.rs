@@ -24,6 +24,9 @@ pub struct App {
     pub help: bool,
     pub quit: bool,
     pub(super) status: Option<(String, Instant)>,
+    /// A warning that stays until dismissed with Esc (a transcript that could not be
+    /// written).
+    pub sticky: Option<String>,
     /// The terminal area the last frame used (for mouse hit tests and page sizes).
     pub area: Rect,
     /// Where scrollback files are saved.
@@ -47,6 +50,7 @@ impl App {
             help: false,
             quit: false,
             status: None,
+            sticky: None,
             area: Rect::new(0, 0, 80, 24),
             save_dir: PathBuf::from("."),
         }
@@ -135,6 +139,9 @@ impl App {
                 }
             }
             Event::StopRequested => self.quit = true,
+            Event::TranscriptFailed { message, .. } => {
+                self.sticky = Some(printable(message.as_bytes()));
+            }
             Event::Progress { .. } | Event::Started { .. } | Event::Exited { .. } => {}
         }
     }

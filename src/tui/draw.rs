@@ -246,11 +246,18 @@ impl App {
         }
         parts.push(format!("{running}/{total} running"));
         let right = format!(" {} ", parts.join(" · "));
-        let left = match self.status() {
-            Some(message) => {
+        let left = match (&self.sticky, self.status()) {
+            (Some(warning), _) => Span::styled(
+                format!(" ⚠ {warning} (Esc dismisses)"),
+                Style::default()
+                    .fg(Color::White)
+                    .bg(Color::Red)
+                    .add_modifier(Modifier::BOLD),
+            ),
+            (None, Some(message)) => {
                 Span::styled(format!(" {message}"), Style::default().fg(Color::Yellow))
             }
-            None => Span::styled(
+            (None, None) => Span::styled(
                 " F1 help · Tab next pane · Enter send · Ctrl-F search · F2 zoom · Ctrl-Q quit",
                 Style::default().fg(Color::DarkGray),
             ),

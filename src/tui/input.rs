@@ -37,6 +37,10 @@ impl App {
             }
             return;
         }
+        if self.sticky.is_some() && key.code == KeyCode::Esc {
+            self.sticky = None;
+            return;
+        }
         if self.panes.is_empty() {
             if keymap::action_for(&key) == Some(Action::Quit) {
                 self.quit = true;

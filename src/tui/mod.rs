@@ -50,14 +50,14 @@ pub async fn run(args: TuiArgs) -> i32 {
         match crate::startup::sessions(config_path(&args).as_deref(), &args.common.sessions) {
             Ok(loaded) => loaded,
             Err(err) => {
-                eprintln!("sandmux: {err}");
+                crate::say!("sandmux: {err}");
                 return 2;
             }
         };
     let (_log_guard, log_path) = match logging::init(args.log_file.as_deref()) {
         Ok(pair) => pair,
         Err(err) => {
-            eprintln!("sandmux: {err}");
+            crate::say!("sandmux: {err}");
             return 2;
         }
     };
@@ -65,14 +65,14 @@ pub async fn run(args: TuiArgs) -> i32 {
     let mut engine = crate::startup::engine(options);
     for spec in specs {
         if let Err(err) = engine.add(spec) {
-            eprintln!("sandmux: {err}");
+            crate::say!("sandmux: {err}");
             return 2;
         }
     }
     let socket = match crate::startup::control_socket(engine.handle(), args.common.socket.clone()) {
         Ok(socket) => socket,
         Err(err) => {
-            eprintln!("sandmux: {err}");
+            crate::say!("sandmux: {err}");
             return 2;
         }
     };
@@ -84,7 +84,7 @@ pub async fn run(args: TuiArgs) -> i32 {
     let mut guard = match terminal::TerminalGuard::enter() {
         Ok(guard) => guard,
         Err(err) => {
-            eprintln!("sandmux: cannot take over the terminal: {err}");
+            crate::say!("sandmux: cannot take over the terminal: {err}");
             return 1;
         }
     };
@@ -98,7 +98,7 @@ pub async fn run(args: TuiArgs) -> i32 {
         Ok(()) => 0,
         Err(err) => {
             tracing::error!("TUI failed: {err}");
-            eprintln!(
+            crate::say!(
                 "sandmux: the terminal failed: {err} (log: {})",
                 log_path.display()
             );
