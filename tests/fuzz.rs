@@ -1,0 +1,243 @@
+//! Property-based fuzzing of everything that reads untrusted input, on stable Rust with
+//! proptest: the script parser, the config loader, line assembly and the scrollback, the
+//! escape neutraliser and the stream-json reader. Each runs a bounded number of generated
+//! cases (`PROPTEST_CASES`, 2000 by default here: a few seconds each); a failure proptest
+//! finds is kept in `tests/fuzz.proptest-regressions` (commit it) and replayed first on
+//! every later run.
+
+use proptest::prelude::*;
+use sandmux::engine::{LineEnd, Scrollback, ScrollbackLimits, Stream};
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(2000),
+        ..ProptestConfig::default()
+    }
+}
+
+/// Text made of the script language's own words, quotes, slashes, escapes and strays, so
+/// generated scripts get deep into the parser rather than failing at the first word.
+fn script_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("session ".to_string()),
+        Just("send ".to_string()),
+        Just("write ".to_string()),
+        Just("expect ".to_string()),
+        Just("expect-json ".to_string()),
+        Just("turn ".to_string()),
+        Just("wait ".to_string()),
+        Just("kill ".to_string()),
+        Just("close ".to_string()),
+        Just("sleep ".to_string()),
+        Just("set timeout ".to_string()),
+        Just("within ".to_string()),
+        Just("exit ".to_string()),
+        Just("a ".to_string()),
+        Just("a: ".to_string()),
+        Just(": ".to_string()),
+        Just("stdout ".to_string()),
+        Just("protocol=stream-json ".to_string()),
+        Just("sandbox=b ".to_string()),
+        Just("memory=".to_string()),
+        Just("\"".to_string()),
+        Just("/".to_string()),
+        Just("\\".to_string()),
+        Just("\\x".to_string()),
+        Just("==".to_string()),
+        Just("~".to_string()),
+        Just("#".to_string()),
+        Just("\n".to_string()),
+        Just("\r\n".to_string()),
+        Just("10ms ".to_string()),
+        "[ -~]{0,6}",
+        "\\PC{0,3}",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(token, 0..40).prop_map(|t| t.concat())
+}
+
+/// TOML-ish text with the config's own keys.
+fn config_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("[[session]]\n".to_string()),
+        Just("[settings]\n".to_string()),
+        Just("name = \"a\"\n".to_string()),
+        Just("command = [\"cat\"]\n".to_string()),
+        Just("shell = ".to_string()),
+        Just("memory = ".to_string()),
+        Just("scrollback_bytes = ".to_string()),
+        Just("env = { A = ".to_string()),
+        Just("backend = \"microsandbox\"\n".to_string()),
+        Just("sandbox = ".to_string()),
+        Just("cpus = ".to_string()),
+        Just("\"".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("=".to_string()),
+        Just("\n".to_string()),
+        "[ -~]{0,8}",
+        "-?[0-9]{1,20}",
+        any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(token, 0..30).prop_map(|t| t.concat())
+}
+
+/// Where an error points must be inside the text (or just past its end).
+fn position_in(text: &str, line: usize, col: usize) -> bool {
+    let lines: Vec<&str> = text.split('\n').collect();
+    line >= 1
+        && line <= lines.len() + 1
+        && lines
+            .get(line - 1)
+            .is_none_or(|l| col >= 1 && col <= l.chars().count() + 2)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_script_parser_never_panics_and_points_inside_its_input(text in script_text()) {
+        if let Err(err) = sandmux::script::parse_script(&text, &[]) {
+            prop_assert!(position_in(&text, err.line, err.col), "{}:{}: {} in {:?}", err.line, err.col, err.message, text);
+            prop_assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_config_loader_never_panics_and_points_inside_its_input(text in config_text()) {
+        if let Err(err) = sandmux::config::Config::parse(&text, std::path::Path::new("c.toml")) {
+            prop_assert!(err.line == 0 || position_in(&text, err.line, err.col), "{err} in {text:?}");
+        }
+    }
+
+    #[test]
+    fn the_scrollback_keeps_every_byte_in_order_for_any_chunking(
+        chunks in prop::collection::vec((0usize..3, prop::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..40)), 0..60),
+        cap in 1usize..16,
+    ) {
+        let streams = [Stream::Stdout, Stream::Stderr, Stream::Stdin];
+        let limits = ScrollbackLimits { max_lines: 1 << 20, max_bytes: 1 << 30, max_line_bytes: cap };
+        let mut sb = Scrollback::new(limits);
+        let mut sent: [Vec<u8>; 3] = Default::default();
+        for (stream, bytes) in &chunks {
+            sb.push(streams[*stream], bytes);
+            sent[*stream].extend_from_slice(bytes);
+            let open: Vec<u64> = sb.iter().filter(|l| l.is_open()).map(|l| l.seq).collect();
+            prop_assert!(open.len() <= 1 && open.iter().all(|s| s + 1 == sb.end_seq()));
+        }
+        let mut got: [Vec<u8>; 3] = Default::default();
+        for line in sb.iter() {
+            prop_assert!(line.bytes.len() <= cap);
+            let i = streams.iter().position(|s| *s == line.stream).unwrap();
+            got[i].extend_from_slice(line.bytes);
+            if line.end == LineEnd::Newline {
+                got[i].push(b'\n');
+            }
+        }
+        prop_assert_eq!(got, sent);
+    }
+
+    #[test]
+    fn the_scrollback_holds_its_limits_for_any_output(
+        chunks in prop::collection::vec((0usize..2, prop::collection::vec(prop_oneof![Just(b'\n'), any::<u8>()], 0..100)), 0..80),
+        max_lines in 1usize..20,
+        max_bytes in 1usize..300,
+        cap in 1usize..50,
+    ) {
+        let limits = ScrollbackLimits { max_lines, max_bytes, max_line_bytes: cap };
+        let mut sb = Scrollback::new(limits);
+        for (stream, bytes) in &chunks {
+            sb.push([Stream::Stdout, Stream::Stderr][*stream], bytes);
+        }
+        sb.trim();
+        prop_assert!(sb.len() <= max_lines);
+        prop_assert!(sb.bytes() <= max_bytes);
+        let total: usize = sb.iter().map(|l| l.bytes.len()).sum();
+        prop_assert_eq!(total, sb.bytes());
+    }
+
+    #[test]
+    fn no_control_byte_reaches_the_screen(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let styled = sandmux::tui::ansi::render(&bytes, ratatui::style::Style::default());
+        for c in styled.text.chars() {
+            let code = c as u32;
+            prop_assert!(code >= 0x20 && code != 0x7f && !(0x80..=0x9f).contains(&code), "{c:?} from {bytes:?}");
+            let bidi = ('\u{202a}'..='\u{202e}').contains(&c) || ('\u{2066}'..='\u{2069}').contains(&c);
+            prop_assert!(!bidi, "bidi override {:?} from {:?}", c, bytes);
+        }
+        let printable = sandmux::text::printable(&bytes);
+        prop_assert!(!printable.chars().any(char::is_control), "{printable:?}");
+    }
+
+    #[test]
+    fn stream_json_lines_of_any_shape_are_read_and_drawn_without_panicking(
+        bytes in prop::collection::vec(any::<u8>(), 0..200),
+        value in json_value(),
+    ) {
+        use sandmux::tui::views::render_line;
+        use sandmux::engine::View;
+        for line in [bytes.clone(), value.to_string().into_bytes()] {
+            if let Some(v) = sandmux::protocol::stream_json::parse_line(&line) {
+                let _ = sandmux::protocol::stream_json::turn_result(&v);
+                let _ = sandmux::protocol::stream_json::user_text(&v);
+            }
+            for view in [View::Raw, View::Json, View::Chat] {
+                for stream in [Stream::Stdout, Stream::Stdin] {
+                    for styled in render_line(&line, view, stream, ratatui::style::Style::default()) {
+                        prop_assert!(!styled.text.chars().any(|c| c.is_control()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// JSON values shaped like stream-json events, with strings full of controls and escapes.
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::{Value, json};
+    let text = prop_oneof!["\\PC{0,12}", "[\u{0}-\u{1f}\u{7f}-\u{9f}\u{1b}\\[\\]]{0,8}"];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<f64>().prop_map(|f| json!(f)),
+        any::<i64>().prop_map(|n| json!(n)),
+        text.clone().prop_map(Value::String),
+        prop_oneof![
+            Just("system"),
+            Just("assistant"),
+            Just("user"),
+            Just("result"),
+            Just("stream_event"),
+            Just("text"),
+            Just("tool_use"),
+            Just("tool_result"),
+            Just("init")
+        ]
+        .prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(4, 40, 6, move |inner| {
+        let key = prop_oneof![
+            Just("type".to_string()),
+            Just("subtype".to_string()),
+            Just("message".to_string()),
+            Just("content".to_string()),
+            Just("text".to_string()),
+            Just("input".to_string()),
+            Just("duration_ms".to_string()),
+            Just("total_cost_usd".to_string()),
+            Just("is_error".to_string()),
+            Just("tools".to_string()),
+            "[a-z]{1,4}",
+        ];
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+            prop::collection::btree_map(key, inner, 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
