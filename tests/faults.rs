@@ -232,28 +232,10 @@ fn an_unterminated_escape_then_a_hundred_mib_keeps_memory_bounded() {
 #[test]
 fn a_full_disk_is_said_loudly_and_the_transcript_stays_valid() {
     let fx = Fixture::new();
-    let dir = fx.path("small");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root and can mount a tmpfs"
-        );
-        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+    let Some(disk) = SmallDisk::mount(fx.path("small")) else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&dir);
+    };
+    let dir = &disk.dir;
     let out = fx.run(
         "session s: sh -c 'yes 0123456789abcdef | head -c 2M'\nwait s exit 0 within 1m\n",
         &[
@@ -291,20 +273,10 @@ fn a_full_disk_is_said_loudly_and_the_transcript_stays_valid() {
 #[test]
 fn when_the_disk_has_room_again_a_gap_record_says_what_was_lost() {
     let fx = Fixture::new();
-    let dir = fx.path("small");
-    std::fs::create_dir_all(&dir).unwrap();
-    if !Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
-        .arg(&dir)
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root and can mount a tmpfs"
-        );
+    let Some(disk) = SmallDisk::mount(fx.path("small")) else {
         return;
-    }
+    };
+    let dir = &disk.dir;
     // Fill the disk to the last byte.
     let filler = dir.join("filler");
     {
@@ -322,7 +294,6 @@ fn when_the_disk_has_room_again_a_gap_record_says_what_was_lost() {
     std::fs::remove_file(&filler).unwrap();
     let out = child.wait_with_output().unwrap();
     let records = valid_jsonl(&dir.join("s.jsonl"));
-    let _ = Command::new("umount").arg(&dir).status();
     assert_eq!(
         out.status.code(),
         Some(3),

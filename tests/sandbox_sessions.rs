@@ -291,6 +291,64 @@ fn a_relay_that_dies_mid_stream_fails_its_sessions_and_spares_the_others() {
     );
 }
 
+/// How many processes in sandbox `sb` have `token` in their command line, counted from
+/// inside the guest (so it works the same in a microVM).
+fn guest_processes(host: &SandboxHost, sb: &str, token: &str) -> usize {
+    // `[x]yz` matches `xyz` but not itself, so neither grep nor its shell counts.
+    let (first, rest) = token.split_at(1);
+    passes(
+        host,
+        &format!(
+            "session ps sandbox={sb}: sh -c \"grep -l '[{first}]{rest}' /proc/[0-9]*/cmdline 2>/dev/null | wc -l\"\nwait ps exit 0 within 20s\n"
+        ),
+        &["--transcript-dir", "ps-logs"],
+    );
+    let records = transcript(&host.dir().join("ps-logs/ps.jsonl"));
+    String::from_utf8_lossy(&stream_bytes(&records, "stdout"))
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("a count from the guest: {records:?}"))
+}
+
+#[test]
+fn a_sigkilled_sandmux_leaves_no_process_behind_in_the_sandbox() {
+    let fx = Fixture::new();
+    let mut host = SandboxHost::new(&fx);
+    let sb = host.sandbox("orphans");
+    let token = format!("orphan{}", std::process::id());
+    let script = fx.write(
+        "orphans.smx",
+        &format!(
+            "session long sandbox={sb}: sh -c \"echo up; sh -c 'sleep 1000; : {token}-child'; : {token}\"\n\
+             expect long \"up\" within 10s\n\
+             wait long within 5m\n"
+        ),
+    );
+    let mut child = host.spawn_sandmux(&["run".as_ref(), script.as_os_str()]);
+    assert!(
+        eventually(Duration::from_secs(20), || guest_processes(
+            &host, &sb, &token
+        ) == 2),
+        "the session's two shells run in the guest"
+    );
+    // SAFETY: kill(2) on our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGKILL);
+    }
+    let _ = child.wait();
+    let killed = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(10), || guest_processes(
+            &host, &sb, &token
+        ) == 0),
+        "the exec's processes outlived sandmux in the guest"
+    );
+    eprintln!(
+        "guest processes gone {:?} after the SIGKILL",
+        killed.elapsed()
+    );
+}
+
 #[test]
 fn the_tui_shows_two_sandbox_panes_and_types_into_both() {
     let fx = Fixture::new();

@@ -133,3 +133,42 @@ fn sigterm_to_the_tui_quits_cleanly() {
         "left behind:\n{left}"
     );
 }
+
+#[test]
+fn a_transcript_that_cannot_be_written_is_a_warning_that_stays_until_esc() {
+    let fx = common::Fixture::new();
+    let Some(disk) = common::SmallDisk::mount(fx.path("small")) else {
+        return;
+    };
+    let token = format!("disk{}", std::process::id());
+    let tmux = Tmux::new("disk");
+    tmux.start(
+        &format!(
+            "--log-file /tmp/{token}.log --transcript-dir {} -s 'flood=sh -c \"yes 0123456789abcdef | head -c 2M; echo after-{token}; read l; echo got-$l; sleep 300\"'",
+            disk.dir.display()
+        ),
+        160,
+        20,
+    );
+    let screen = tmux.wait_for("could not be written", Duration::from_secs(15));
+    let shown = Instant::now();
+    assert!(screen.contains("⚠ transcript"), "{screen}");
+    assert!(screen.contains("No space left on device"), "{screen}");
+    // The session and its scrollback carry on, input included.
+    tmux.wait_for(&format!("after-{token}"), Duration::from_secs(15));
+    tmux.type_text("more");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("got-more", Duration::from_secs(5));
+    // It stays: status messages fade after 6 s, the warning does not.
+    std::thread::sleep(Duration::from_secs(8).saturating_sub(shown.elapsed()));
+    assert!(tmux.screen().contains("could not be written"));
+    tmux.keys(&["Escape"]);
+    let start = Instant::now();
+    while tmux.screen().contains("could not be written") {
+        assert!(start.elapsed() < Duration::from_secs(5), "Esc dismisses it");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    tmux.keys(&["C-q"]);
+    let screen = tmux.wait_for("SANDMUX-EXITED-", Duration::from_secs(10));
+    assert!(screen.contains("SANDMUX-EXITED-0"), "{screen}");
+}

@@ -124,3 +124,35 @@ pub fn eventually(limit: std::time::Duration, mut check: impl FnMut() -> bool) -
     }
     check()
 }
+
+/// A tiny tmpfs mounted at a directory (a disk that fills), unmounted when dropped. `None`
+/// where mounting is not allowed (not root); CI runs as root, so there it must work.
+pub struct SmallDisk {
+    pub dir: PathBuf,
+}
+
+impl SmallDisk {
+    pub fn mount(dir: PathBuf) -> Option<SmallDisk> {
+        std::fs::create_dir_all(&dir).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root and can mount a tmpfs"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallDisk { dir })
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+    }
+}

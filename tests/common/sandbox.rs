@@ -73,6 +73,11 @@ impl SandboxHost {
         }
     }
 
+    /// The fixture directory sandmux runs in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Puts sandmux itself into the root filesystem as `/bin/sandmux` (for the demo agent).
     pub fn install_sandmux(&self) {
         install_host_binary(
