@@ -2,19 +2,23 @@
 //! real `sandmux serve` driven over its control socket, as a harness driving 50 agents would.
 //!
 //! ```text
-//! soak SANDMUX-BINARY [--sessions N] [--seconds S] [--dir DIR]
+//! soak SANDMUX-BINARY [--sessions N] [--seconds S] [--dir DIR] [--scrollback-lines N]
 //! ```
+//!
+//! `--scrollback-lines` sets `scrollback_lines` in the config sandmux serves (10000, the
+//! default, unless given): a short run with a small scrollback reaches its plateau sooner.
 //!
 //! Each session runs a Python program that answers a turn `TURN COUNT SEED` with COUNT
 //! lines of random widths (some not UTF-8, some on stderr), written in random chunks, then
 //! `done TURN` and a prompt with no newline; every 50th turn is a burst of 3000 lines. The
-//! program keeps its own copy of every byte it wrote. One thread a session drives turns
+//! program keeps the SHA-256, length and line count of everything it wrote to each stream
+//! (a copy of the bytes would need as much disk again as the transcripts: gigabytes). One thread a session drives turns
 //! back to back: `send`, then `wait` for `done TURN`. Once a second the sandmux process's
 //! RSS and open files are sampled.
 //!
-//! At the end every transcript is checked against what its program wrote and what was
-//! sent: byte for byte, so no line lost, duplicated or reordered, no torn record, and an
-//! `exited 0` record. RSS must be flat once every scrollback is full (the last third of the
+//! At the end every transcript is checked against what its program wrote (same SHA-256,
+//! length and lines) and what was sent (byte for byte): so no line lost, duplicated or
+//! reordered, no torn record, no gap, and an `exited 0` record. RSS must be flat once every scrollback is full (the last third of the
 //! warm samples within 10% + 8 MiB of the first third), and open files must not grow.
 //! Exit 0 when all holds, 1 when not.
 
@@ -27,13 +31,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 const PROGRAM: &str = r#"
-import os, random, sys
+import hashlib, os, random, sys
 name, side = sys.argv[1], sys.argv[2]
-logs = {1: open(side + ".stdout", "wb"), 2: open(side + ".stderr", "wb")}
+sums = {1: [hashlib.sha256(), 0, 0], 2: [hashlib.sha256(), 0, 0]}
 def emit(fd, data, rnd):
-    logs[fd].write(data)
+    digest = sums[fd]
+    digest[0].update(data); digest[1] += len(data); digest[2] += data.count(b"\n")
     while data:
         cut = min(len(data), rnd.randint(1, 4096))
         written = os.write(fd, data[:cut])
@@ -43,7 +49,7 @@ for line in sys.stdin.buffer:
     rnd = random.Random(seed)
     out = bytearray()
     for i in range(count):
-        width = rnd.choice((0, 3, 20, 80, 200, 1000))
+        width = rnd.choice((0, 3, 20, 40, 80, 300))
         tail = b"\xff\xfe" if i % 7 == 3 else b""
         row = b"%s %d.%d %s%s\n" % (name.encode(), turn, i, b"x" * width, tail)
         if i % 13 == 5:
@@ -53,19 +59,19 @@ for line in sys.stdin.buffer:
             out += row
     out += b"done %d\n> " % turn
     emit(1, bytes(out), rnd)
-for log in logs.values():
-    log.close()
+with open(side + ".sums", "w") as f:
+    for fd, what in ((1, "stdout"), (2, "stderr")):
+        f.write("%s %s %d %d\n" % (what, sums[fd][0].hexdigest(), sums[fd][1], sums[fd][2]))
 "#;
-
-/// Scrollback lines a session holds by default; RSS is judged once every session has
-/// produced twice as many.
-const SCROLLBACK_LINES: u64 = 10_000;
 
 struct Options {
     binary: PathBuf,
     sessions: usize,
     seconds: u64,
     dir: PathBuf,
+    /// Lines a session's scrollback holds; RSS is judged once every session has produced
+    /// twice as many.
+    scrollback_lines: u64,
 }
 
 fn main() {
@@ -73,7 +79,9 @@ fn main() {
         Ok(options) => options,
         Err(message) => {
             eprintln!("soak: {message}");
-            eprintln!("usage: soak SANDMUX-BINARY [--sessions N] [--seconds S] [--dir DIR]");
+            eprintln!(
+                "usage: soak SANDMUX-BINARY [--sessions N] [--seconds S] [--dir DIR] [--scrollback-lines N]"
+            );
             std::process::exit(2);
         }
     };
@@ -96,6 +104,7 @@ fn parse_args() -> Result<Options, String> {
         sessions: 50,
         seconds: 600,
         dir: std::env::temp_dir().join(format!("sandmux-soak-{}", std::process::id())),
+        scrollback_lines: 10_000,
     };
     while let Some(flag) = args.next() {
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
@@ -108,6 +117,7 @@ fn parse_args() -> Result<Options, String> {
             "--sessions" => options.sessions = number()? as usize,
             "--seconds" => options.seconds = number()?,
             "--dir" => options.dir = PathBuf::from(&value),
+            "--scrollback-lines" => options.scrollback_lines = number()?.max(1),
             _ => return Err(format!("unknown option {flag}")),
         }
     }
@@ -175,19 +185,22 @@ fn run(options: &Options) -> Result<(), Vec<String>> {
         Some(0) => {}
         other => problems.push(format!("sandmux serve ended with {other:?}, not 0")),
     }
-    let mut lines = 0;
+    let (mut lines, mut bytes) = (0, 0);
     for (i, d) in driven.iter().enumerate() {
         let name = format!("s{i:02}");
         if let Some(error) = &d.error {
             problems.push(format!("{name}: {error}"));
         }
         match check_transcript(dir, &name, &d.sent) {
-            Ok(n) => lines += n,
+            Ok((l, b)) => {
+                lines += l;
+                bytes += b;
+            }
             Err(e) => problems.push(format!("{name}: {e}")),
         }
     }
     let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
-    report(options, &driven, lines, &samples, &mut problems);
+    report(options, &driven, (lines, bytes), &samples, &mut problems);
     if problems.is_empty() {
         let _ = std::fs::remove_dir_all(dir);
         Ok(())
@@ -197,8 +210,16 @@ fn run(options: &Options) -> Result<(), Vec<String>> {
 }
 
 fn start_server(options: &Options, socket: &Path) -> Result<Child, String> {
+    let config = options.dir.join("soak.toml");
+    let settings = format!(
+        "[settings]\nscrollback_lines = {}\n",
+        options.scrollback_lines
+    );
+    std::fs::write(&config, settings).map_err(|e| format!("{}: {e}", config.display()))?;
     let server = Command::new(&options.binary)
         .arg("serve")
+        .arg("--config")
+        .arg(&config)
         .arg("--socket")
         .arg(socket)
         .arg("--transcript-dir")
@@ -372,22 +393,46 @@ fn sample(pid: u32, socket: &Path, stop: &AtomicBool, samples: &Mutex<Vec<Sample
     }
 }
 
+/// What a transcript or a program says about one stream.
+#[derive(Debug, PartialEq)]
+struct Sum {
+    sha256: String,
+    bytes: u64,
+    lines: u64,
+}
+
+impl Sum {
+    fn of(hasher: Sha256, bytes: u64, lines: u64) -> Sum {
+        let sha256 = hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Sum {
+            sha256,
+            bytes,
+            lines,
+        }
+    }
+}
+
 /// Checks one transcript against what its program wrote and what was sent to it; returns
-/// the number of output lines it holds.
-fn check_transcript(dir: &Path, name: &str, sent: &[u8]) -> Result<u64, String> {
+/// the number of output lines and bytes it holds. Reads the transcript as a stream: it can
+/// be hundreds of MiB.
+fn check_transcript(dir: &Path, name: &str, sent: &[u8]) -> Result<(u64, u64), String> {
     let path = dir.join("logs").join(format!("{name}.jsonl"));
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut streams: [Vec<u8>; 3] = Default::default();
+    let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut hashers = [Sha256::new(), Sha256::new()];
+    let mut counts = [(0u64, 0u64); 2];
+    let mut stdin = Vec::new();
     let mut exited = None;
-    for (n, line) in text.lines().enumerate() {
-        let record: Value = serde_json::from_str(line)
-            .map_err(|e| format!("{}:{}: not a whole JSON record: {e}", path.display(), n + 1))?;
+    for (n, line) in BufReader::new(file).lines().enumerate() {
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let line = line.map_err(|e| format!("{}: {e}", at()))?;
+        let record: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("{}: not a whole JSON record: {e}", at()))?;
         if record["event"] == json!("transcript_gap") {
-            return Err(format!(
-                "{}:{}: the transcript has a gap",
-                path.display(),
-                n + 1
-            ));
+            return Err(format!("{}: the transcript has a gap", at()));
         }
         if record["event"] == json!("exited") {
             exited = record["code"].as_i64();
@@ -398,12 +443,15 @@ fn check_transcript(dir: &Path, name: &str, sent: &[u8]) -> Result<u64, String> 
             Some("stdin") => 2,
             _ => continue,
         };
-        let bytes = sandmux::engine::transcript::record_bytes(&record).ok_or(format!(
-            "{}:{}: a record without data",
-            path.display(),
-            n + 1
-        ))?;
-        streams[index].extend_from_slice(&bytes);
+        let bytes = sandmux::engine::transcript::record_bytes(&record)
+            .ok_or(format!("{}: a record without data", at()))?;
+        if index == 2 {
+            stdin.extend_from_slice(&bytes);
+        } else {
+            hashers[index].update(&bytes);
+            counts[index].0 += bytes.len() as u64;
+            counts[index].1 += bytes.iter().filter(|b| **b == b'\n').count() as u64;
+        }
     }
     if exited != Some(0) {
         return Err(format!(
@@ -411,17 +459,42 @@ fn check_transcript(dir: &Path, name: &str, sent: &[u8]) -> Result<u64, String> 
             path.display()
         ));
     }
-    let side = dir.join("side");
+    let sums_path = dir.join("side").join(format!("{name}.sums"));
+    let wrote =
+        std::fs::read_to_string(&sums_path).map_err(|e| format!("{}: {e}", sums_path.display()))?;
+    let [out_hasher, err_hasher] = hashers;
+    let got = [
+        Sum::of(out_hasher, counts[0].0, counts[0].1),
+        Sum::of(err_hasher, counts[1].0, counts[1].1),
+    ];
     for (index, what) in [(0, "stdout"), (1, "stderr")] {
-        let wrote =
-            std::fs::read(side.join(format!("{name}.{what}"))).map_err(|e| e.to_string())?;
-        compare(&streams[index], &wrote, what)?;
+        let want = wrote
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(' ');
+                (f.next()? == what).then_some(())?;
+                let sha256 = f.next()?.to_string();
+                Some(Sum {
+                    sha256,
+                    bytes: f.next()?.parse().ok()?,
+                    lines: f.next()?.parse().ok()?,
+                })
+            })
+            .ok_or(format!("{}: no {what} line", sums_path.display()))?;
+        if got[index] != want {
+            return Err(format!(
+                "{what}: the transcript holds {} bytes in {} lines (sha256 {}), the program wrote {} bytes in {} lines (sha256 {})",
+                got[index].bytes,
+                got[index].lines,
+                got[index].sha256,
+                want.bytes,
+                want.lines,
+                want.sha256
+            ));
+        }
     }
-    compare(&streams[2], sent, "stdin")?;
-    Ok(streams[..2]
-        .iter()
-        .map(|s| s.iter().filter(|b| **b == b'\n').count() as u64)
-        .sum())
+    compare(&stdin, sent, "stdin")?;
+    Ok((got[0].lines + got[1].lines, got[0].bytes + got[1].bytes))
 }
 
 fn compare(got: &[u8], want: &[u8], what: &str) -> Result<(), String> {
@@ -444,7 +517,7 @@ fn compare(got: &[u8], want: &[u8], what: &str) -> Result<(), String> {
 fn report(
     options: &Options,
     driven: &[Driven],
-    lines: u64,
+    (lines, bytes): (u64, u64),
     samples: &[Sample],
     problems: &mut Vec<String>,
 ) {
@@ -462,16 +535,18 @@ fn report(
             / 1000.0
     };
     eprintln!(
-        "soak: {} sessions, {} s: {turns} turns, {lines} output lines checked byte for byte; turn p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        "soak: {} sessions, {} s, scrollback {} lines: {turns} turns; {lines} output lines ({:.0} MiB) in transcripts that match their programs; turn p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         options.sessions,
         options.seconds,
+        options.scrollback_lines,
+        bytes as f64 / (1024.0 * 1024.0),
         pct(0.5),
         pct(0.99),
         pct(1.0)
     );
     let warm: Vec<&Sample> = samples
         .iter()
-        .filter(|s| s.min_lines >= 2 * SCROLLBACK_LINES)
+        .filter(|s| s.min_lines >= 2 * options.scrollback_lines)
         .collect();
     let peak = samples.iter().map(|s| s.rss_kib).max().unwrap_or(0);
     if warm.len() < 6 {
