@@ -84,7 +84,8 @@ sandbox() {
     turn_script "session echo sandbox=$box: $bot" "$n" > "$work/sbturns-box.smx"
     turn_script "session echo: $bot" "$n" > "$work/sbturns.smx"
     echo "== turn latency through a sandbox exec: $n turns (test runtime: real SDK, relay and agent, no VM)"
-    hyperfine --warmup 1 --runs 5 -N \
+    # 15 runs: on 2 cores, 5 runs of this path spread by ±15%.
+    hyperfine --warmup 2 --runs 15 -N \
         "env MSB_HOME=$home SANDMUX_LOG=error $bin run $work/sbturns-box.smx" \
         "env MSB_HOME=$home target/release/examples/sdk_turns $box $n" \
         "$bin run $work/sbturns.smx"
