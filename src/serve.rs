@@ -6,7 +6,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
-use crate::config::Config;
 use crate::engine::Event;
 
 /// Runs until stopped; returns the exit status (0 after `stop`, 128+N after signal N, 2 for
@@ -20,14 +19,14 @@ pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -
                 return 2;
             }
         };
-    let options = Config::engine_options(config.as_ref(), args.common.transcript_dir.clone());
-    let mut engine = crate::startup::engine(options);
-    for spec in specs {
-        if let Err(err) = engine.add(spec) {
+    let transcript_dir = args.common.transcript_dir.clone();
+    let mut engine = match crate::startup::engine_with(config.as_ref(), transcript_dir, specs) {
+        Ok(engine) => engine,
+        Err(err) => {
             crate::say!("sandmux: {err}");
             return 2;
         }
-    }
+    };
     // The socket is what `serve` is for: without it, it fails.
     let socket = match crate::control::server::listen(engine.handle(), args.common.socket.clone()) {
         Ok(socket) => socket,

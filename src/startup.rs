@@ -21,6 +21,20 @@ pub fn engine(options: EngineOptions) -> Engine {
     engine
 }
 
+/// An engine with the config's options and `specs` added (the TUI's and `serve`'s); the
+/// error is the one sentence to print before exiting 2.
+pub fn engine_with(
+    config: Option<&Config>,
+    transcript_dir: Option<PathBuf>,
+    specs: Vec<SessionSpec>,
+) -> Result<Engine, String> {
+    let mut engine = engine(Config::engine_options(config, transcript_dir));
+    for spec in specs {
+        engine.add(spec).map_err(|e| e.to_string())?;
+    }
+    Ok(engine)
+}
+
 /// The config at `path` (if any) and its sessions followed by the `-s` ones; the error is
 /// the one sentence to print before exiting 2.
 pub fn sessions(

@@ -22,7 +22,6 @@ use ratatui::backend::Backend;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::TuiArgs;
-use crate::config::Config;
 use crate::engine::{Engine, Event};
 use app::App;
 
@@ -61,14 +60,14 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     };
-    let options = Config::engine_options(config.as_ref(), args.common.transcript_dir.clone());
-    let mut engine = crate::startup::engine(options);
-    for spec in specs {
-        if let Err(err) = engine.add(spec) {
+    let transcript_dir = args.common.transcript_dir.clone();
+    let mut engine = match crate::startup::engine_with(config.as_ref(), transcript_dir, specs) {
+        Ok(engine) => engine,
+        Err(err) => {
             crate::say!("sandmux: {err}");
             return 2;
         }
-    }
+    };
     let socket = match crate::startup::control_socket(engine.handle(), args.common.socket.clone()) {
         Ok(socket) => socket,
         Err(err) => {
