@@ -71,6 +71,29 @@ pub struct TuiArgs {
     /// Log file (default: sandmux.log in the user's state directory). Level: SANDMUX_LOG.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+
+    /// The layout at start (default: the config's `layout`, else tiles for up to 8 sessions
+    /// and the list from 9); F11 switches.
+    #[arg(long, value_enum, value_name = "LAYOUT")]
+    pub layout: Option<LayoutArg>,
+}
+
+/// `--layout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LayoutArg {
+    Auto,
+    Tiles,
+    List,
+}
+
+impl LayoutArg {
+    pub fn setting(self) -> crate::config::LayoutSetting {
+        match self {
+            LayoutArg::Auto => crate::config::LayoutSetting::Auto,
+            LayoutArg::Tiles => crate::config::LayoutSetting::Tiles,
+            LayoutArg::List => crate::config::LayoutSetting::List,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,9 @@
 //! [settings]
 //! scrollback_lines = 10000
 //! scrollback_bytes = "16MiB"
+//! layout = "list"        # the TUI's layout: auto (by session count), tiles or list
+//! bell = true            # ring the terminal bell when a session needs you
+//! notify = true          # and send a desktop notification (OSC 777 / OSC 9)
 //!
 //! [[session]]
 //! name = "echo"
@@ -63,6 +66,33 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Settings {
     pub scrollback: ScrollbackLimits,
+    /// The TUI's layout at start.
+    pub layout: LayoutSetting,
+    /// Ring the terminal bell when an unfocused session needs attention.
+    pub bell: bool,
+    /// Send a desktop notification (OSC 777 and OSC 9) when one does.
+    pub notify: bool,
+}
+
+/// The TUI's `layout` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayoutSetting {
+    /// Tiles for a few sessions, the list beyond that.
+    #[default]
+    Auto,
+    Tiles,
+    List,
+}
+
+impl LayoutSetting {
+    pub fn parse(text: &str) -> Option<LayoutSetting> {
+        match text {
+            "auto" => Some(LayoutSetting::Auto),
+            "tiles" => Some(LayoutSetting::Tiles),
+            "list" => Some(LayoutSetting::List),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +110,9 @@ struct RawSettings {
     scrollback_lines: Option<Spanned<i64>>,
     scrollback_bytes: Option<Spanned<SizeValue>>,
     max_line_bytes: Option<Spanned<SizeValue>>,
+    layout: Option<Spanned<String>>,
+    bell: Option<bool>,
+    notify: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,6 +167,19 @@ impl Config {
 
         let mut settings = Settings::default();
         if let Some(raw) = raw.settings {
+            if let Some(layout) = raw.layout {
+                settings.layout = LayoutSetting::parse(layout.get_ref()).ok_or_else(|| {
+                    at(
+                        Some(layout.span()),
+                        format!(
+                            "unknown layout `{}` (known: auto, tiles, list)",
+                            layout.get_ref()
+                        ),
+                    )
+                })?;
+            }
+            settings.bell = raw.bell.unwrap_or(false);
+            settings.notify = raw.notify.unwrap_or(false);
             if let Some(lines) = raw.scrollback_lines {
                 let value = *lines.get_ref();
                 if value < 1 {
@@ -392,6 +438,12 @@ shell = "echo hi | tr a-z A-Z"
                 "scrollback_bytes",
             ),
             ("[settings]\nscrollback_lines = 0\n", 2, "at least 1"),
+            (
+                "[settings]\nlayout = \"grid\"\n",
+                2,
+                "unknown layout `grid` (known: auto, tiles, list)",
+            ),
+            ("[settings]\nbell = \"yes\"\n", 2, "invalid type"),
             (
                 "[[session]]\nname = \"a\"\ncommand = [\"x\", 3]\n",
                 3,

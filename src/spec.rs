@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::engine::{BackendSpec, Program, Protocol, SandboxSpec, SessionSpec, View, valid_name};
 
 /// Every session key, as error messages list them.
-pub const KEYS: &str = "command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt";
+pub const KEYS: &str = "command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt, group";
 
 /// A key's value as the caller has it: scripts and `-s` have text; TOML has typed values.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +72,7 @@ pub struct SpecBuilder {
     protocol: Protocol,
     view: Option<View>,
     prompt: Option<String>,
+    group: Option<String>,
 }
 
 impl SpecBuilder {
@@ -98,6 +99,7 @@ impl SpecBuilder {
             protocol: Protocol::Raw,
             view: None,
             prompt: None,
+            group: None,
         })
     }
 
@@ -217,6 +219,15 @@ impl SpecBuilder {
                 }
                 self.prompt = Some(pattern);
             }
+            "group" => {
+                let group = text(&value)?;
+                if !valid_name(&group) {
+                    return Err(bad(format!(
+                        "invalid group name `{group}`: use letters, digits, `_`, `.` and `-`"
+                    )));
+                }
+                self.group = Some(group);
+            }
             _ => {
                 return Err(SpecError {
                     key: key.to_string(),
@@ -310,6 +321,7 @@ impl SpecBuilder {
             protocol: self.protocol,
             view: self.view,
             prompt: self.prompt,
+            group: self.group,
         })
     }
 }

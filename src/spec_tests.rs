@@ -94,6 +94,11 @@ fn values_are_checked_with_one_sentence_each() {
         ),
         ("shell", text("  "), "session `s`: `shell` is empty"),
         ("cwd", Value::Int(3), "`cwd` takes text, not a number"),
+        (
+            "group",
+            text("a b"),
+            "invalid group name `a b`: use letters, digits, `_`, `.` and `-`",
+        ),
     ];
     for (key, value, message) in cases {
         let err = build(&[(key, value.clone())]).unwrap_err();
@@ -255,4 +260,25 @@ fn session_args_may_be_declarations_with_options() {
     assert_eq!(spec.name, "echo");
     let spec = parse_session_arg("python3 -i -u", &[]).unwrap();
     assert_eq!(spec.name, "python3");
+}
+
+#[test]
+fn a_group_key_groups_and_sandbox_sessions_group_by_their_sandbox() {
+    let grouped = build(&[("command", text("x")), ("group", text("fleet-1"))]).unwrap();
+    assert_eq!(grouped.group(), Some("fleet-1"));
+    let plain = build(&[("command", text("x"))]).unwrap();
+    assert_eq!(plain.group(), None);
+    let boxed = build(&[("command", text("x")), ("sandbox", text("box"))]).unwrap();
+    assert_eq!(
+        boxed.group(),
+        Some("box"),
+        "a sandbox session groups by its sandbox"
+    );
+    let both = build(&[
+        ("command", text("x")),
+        ("sandbox", text("box")),
+        ("group", text("team")),
+    ])
+    .unwrap();
+    assert_eq!(both.group(), Some("team"), "an explicit group wins");
 }

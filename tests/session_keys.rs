@@ -36,7 +36,7 @@ fn session_keys_mean_the_same_in_scripts_configs_and_dash_s() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let known = "unknown session key `colour` (known: command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt)";
+    let known = "unknown session key `colour` (known: command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt, group)";
     let out = fx.run("session s colour=red: true\n", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

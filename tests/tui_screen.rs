@@ -5,43 +5,12 @@ mod common;
 use std::time::Duration;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
-use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-use sandmux::engine::{Engine, EngineOptions, SessionSpec};
+use sandmux::engine::{EngineOptions, SessionSpec};
 use sandmux::tui::app::App;
 
+use common::screen::{draw, finished, text};
 use common::{settle, sh};
-
-/// An engine whose sessions have all run to their end.
-async fn finished(specs: Vec<SessionSpec>) -> Engine {
-    let mut engine = sandmux::startup::engine(EngineOptions::default());
-    for spec in specs {
-        engine.add(spec).unwrap();
-    }
-    settle(&mut engine, |e| !e.any_live()).await;
-    engine
-}
-
-fn draw(app: &mut App, engine: &Engine, width: u16, height: u16) -> Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    app.area = ratatui::layout::Rect::new(0, 0, width, height);
-    terminal.draw(|frame| app.draw(frame, engine)).unwrap();
-    terminal.backend().buffer().clone()
-}
-
-fn text(buffer: &Buffer) -> String {
-    let area = buffer.area;
-    let mut out = String::new();
-    for y in 0..area.height {
-        for x in 0..area.width {
-            out.push_str(buffer[(x, y)].symbol());
-        }
-        out.push('\n');
-    }
-    out
-}
 
 fn key(code: KeyCode) -> KeyEvent {
     KeyEvent::new(code, KeyModifiers::NONE)
@@ -78,6 +47,7 @@ async fn layout_of_five_sessions() {
 async fn layout_of_sixteen_sessions() {
     let engine = finished(numbered(16)).await;
     let mut app = App::new(&engine);
+    app.layout_setting = sandmux::config::LayoutSetting::Tiles;
     insta::assert_snapshot!(text(&draw(&mut app, &engine, 160, 40)));
 }
 
@@ -85,17 +55,17 @@ async fn layout_of_sixteen_sessions() {
 async fn tab_moves_focus_and_the_border_shows_it() {
     let mut engine = finished(numbered(3)).await;
     let mut app = App::new(&engine);
-    let before = draw(&mut app, &engine, 90, 10);
+    let before = draw(&mut app, &engine, 120, 10);
     assert_eq!(
         before[(0, 0)].symbol(),
         "┏",
         "the first pane starts focused"
     );
     app.on_key(key(KeyCode::Tab), &mut engine);
-    let after = draw(&mut app, &engine, 90, 10);
+    let after = draw(&mut app, &engine, 120, 10);
     assert_eq!(after[(0, 0)].symbol(), "╭");
-    assert_eq!(after[(30, 0)].symbol(), "┏");
-    assert_eq!(after[(30, 0)].fg, Color::Cyan);
+    assert_eq!(after[(40, 0)].symbol(), "┏");
+    assert_eq!(after[(40, 0)].fg, Color::Cyan);
     app.on_key(
         KeyEvent::new(KeyCode::BackTab, KeyModifiers::SHIFT),
         &mut engine,
@@ -109,14 +79,14 @@ async fn zoom_shows_only_the_focused_pane() {
     let mut app = App::new(&engine);
     app.on_key(key(KeyCode::Tab), &mut engine);
     app.on_key(key(KeyCode::F(2)), &mut engine);
-    let screen = text(&draw(&mut app, &engine, 90, 10));
+    let screen = text(&draw(&mut app, &engine, 120, 10));
     assert!(screen.contains("hello from 1"));
     assert!(
         !screen.contains("hello from 0") && !screen.contains("hello from 2"),
         "{screen}"
     );
     app.on_key(key(KeyCode::F(2)), &mut engine);
-    assert!(text(&draw(&mut app, &engine, 90, 10)).contains("hello from 2"));
+    assert!(text(&draw(&mut app, &engine, 120, 10)).contains("hello from 2"));
 }
 
 #[tokio::test]

@@ -130,6 +130,9 @@ pub struct SessionSpec {
     /// output line matches.
     #[serde(default)]
     pub prompt: Option<String>,
+    /// The group the TUI's session list shows it under (default: its sandbox, if any).
+    #[serde(default)]
+    pub group: Option<String>,
 }
 
 impl SessionSpec {
@@ -144,6 +147,17 @@ impl SessionSpec {
             protocol: Protocol::Raw,
             view: None,
             prompt: None,
+            group: None,
+        }
+    }
+
+    /// The group the session belongs to: its `group` key, else its sandbox's name for a
+    /// sandbox session, else none.
+    pub fn group(&self) -> Option<&str> {
+        match (&self.group, &self.backend) {
+            (Some(group), _) => Some(group),
+            (None, BackendSpec::Microsandbox(sandbox)) => Some(&sandbox.sandbox),
+            (None, BackendSpec::Local) => None,
         }
     }
 }

@@ -6,15 +6,41 @@ use std::time::{Duration, Instant};
 
 use ratatui::layout::Rect;
 
+use super::attention::{Alerts, Attention};
 use super::layout;
 use super::pane::Pane;
-use crate::engine::{Command, Engine, Event, Stream};
+use super::picker::Picker;
+use super::sidebar::ListState;
+use crate::config::LayoutSetting;
+use crate::engine::{Activity, Command, Engine, Event, Stream};
 use crate::text::printable;
 
 /// What marks input in a saved scrollback (F8).
 pub const INPUT_MARK: &str = "› ";
 /// How long a status message stays.
 const STATUS_FOR: Duration = Duration::from_secs(6);
+/// From this many sessions on, the automatic layout is the list.
+pub const LIST_FROM: usize = 9;
+
+/// How the panes are arranged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayoutKind {
+    /// Every pane a tile, in pages when they do not fit.
+    Tiles,
+    /// A list of every session beside the focused one's pane.
+    List,
+}
+
+/// Where everything goes on the screen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Screen {
+    /// The session list (list layout).
+    pub sidebar: Option<Rect>,
+    /// The panes shown, by index, with their rectangles.
+    pub panes: Vec<(usize, Rect)>,
+    /// The page of tiles shown and how many there are (tiles layout).
+    pub page: Option<(usize, usize)>,
+}
 
 /// The whole TUI state.
 pub struct App {
@@ -31,19 +57,26 @@ pub struct App {
     pub area: Rect,
     /// Where scrollback files are saved.
     pub save_dir: PathBuf,
+    /// The layout asked for: a fixed one, or `Auto` (by session count) until F11.
+    pub layout_setting: LayoutSetting,
+    /// The session list's state (list layout).
+    pub list: ListState,
+    /// The jump-by-name picker, while open.
+    pub picker: Option<Picker>,
+    /// The opt-in bell and notifications.
+    pub alerts: Alerts,
+    /// Alert bytes for the terminal, written after the next frame.
+    pending_alerts: Vec<u8>,
 }
 
 impl App {
-    /// A pane for every session of the engine; focus on the first.
+    /// A pane for every session of the engine; focus on the first in display order.
     pub fn new(engine: &Engine) -> Self {
-        let mut panes: Vec<Pane> = engine
+        let panes: Vec<Pane> = engine
             .sessions()
             .map(|(id, session)| Pane::for_session(id, session))
             .collect();
-        if let Some(first) = panes.first_mut() {
-            first.set_focused(true);
-        }
-        App {
+        let mut app = App {
             panes,
             focus: 0,
             zoomed: false,
@@ -53,7 +86,157 @@ impl App {
             sticky: None,
             area: Rect::new(0, 0, 80, 24),
             save_dir: PathBuf::from("."),
+            layout_setting: LayoutSetting::Auto,
+            list: ListState::default(),
+            picker: None,
+            alerts: Alerts::OFF,
+            pending_alerts: Vec::new(),
+        };
+        if let Some(first) = app.order().first() {
+            app.set_focus(*first);
         }
+        app
+    }
+
+    /// The layout in force.
+    pub fn layout(&self) -> LayoutKind {
+        match self.layout_setting {
+            LayoutSetting::Tiles => LayoutKind::Tiles,
+            LayoutSetting::List => LayoutKind::List,
+            LayoutSetting::Auto if self.panes.len() >= LIST_FROM => LayoutKind::List,
+            LayoutSetting::Auto => LayoutKind::Tiles,
+        }
+    }
+
+    /// F11: the other layout, from now on.
+    pub fn toggle_layout(&mut self) {
+        self.layout_setting = match self.layout() {
+            LayoutKind::Tiles => LayoutSetting::List,
+            LayoutKind::List => LayoutSetting::Tiles,
+        };
+        self.zoomed = false;
+    }
+
+    /// Pane indices in display order: ungrouped sessions first, then each group (in the order
+    /// its first session came), every one in the order the sessions came.
+    pub fn order(&self) -> Vec<usize> {
+        let mut groups: Vec<&str> = Vec::new();
+        for pane in &self.panes {
+            if let Some(group) = pane.group.as_deref()
+                && !groups.contains(&group)
+            {
+                groups.push(group);
+            }
+        }
+        let mut order: Vec<usize> = (0..self.panes.len())
+            .filter(|i| self.panes[*i].group.is_none())
+            .collect();
+        for group in groups {
+            order.extend(
+                (0..self.panes.len()).filter(|i| self.panes[*i].group.as_deref() == Some(group)),
+            );
+        }
+        order
+    }
+
+    /// The order focus moves in: in the list, without the sessions of folded groups.
+    pub fn nav_order(&self) -> Vec<usize> {
+        let order = self.order();
+        if self.layout() == LayoutKind::Tiles {
+            return order;
+        }
+        order
+            .into_iter()
+            .filter(|i| !self.list.is_folded(self.panes[*i].group.as_deref()))
+            .collect()
+    }
+
+    /// Moves focus `step` places along the navigation order (wrapping).
+    pub fn focus_step(&mut self, step: isize) {
+        let order = self.nav_order();
+        if order.is_empty() {
+            return;
+        }
+        let at = order.iter().position(|i| *i == self.focus);
+        let next = match at {
+            Some(at) => (at as isize + step).rem_euclid(order.len() as isize) as usize,
+            None if step < 0 => order.len() - 1,
+            None => 0,
+        };
+        self.set_focus(order[next]);
+    }
+
+    /// Ctrl-N: the next session after the focused one that needs attention.
+    pub fn focus_next_attention(&mut self) {
+        let order = self.order();
+        let at = order.iter().position(|i| *i == self.focus).unwrap_or(0);
+        let next = (1..=order.len())
+            .map(|k| order[(at + k) % order.len()])
+            .find(|i| self.panes[*i].attention.is_some());
+        match next {
+            Some(index) => {
+                let what = self.panes[index]
+                    .attention
+                    .as_ref()
+                    .map(Attention::describe)
+                    .unwrap_or_default();
+                let name = self.panes[index].name.clone();
+                self.reveal(index);
+                self.set_status(format!("{name}: {what}"));
+            }
+            None => self.set_status("no session needs you"),
+        }
+    }
+
+    /// Focuses pane `index`, unfolding its group, with keys going to its editor.
+    pub fn reveal(&mut self, index: usize) {
+        if let Some(group) = self.panes.get(index).and_then(|p| p.group.clone()) {
+            self.list.unfold(&group);
+        }
+        self.set_focus(index);
+        self.list.keys = false;
+    }
+
+    /// How many sessions need attention.
+    pub fn attention_count(&self) -> usize {
+        self.panes.iter().filter(|p| p.attention.is_some()).count()
+    }
+
+    /// Alert bytes (bell, notifications) to write to the terminal; empties the queue.
+    pub fn take_alerts(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.pending_alerts)
+    }
+
+    /// Marks pane `index` as needing attention for `why`, unless it is focused; rings and
+    /// notifies when opted in.
+    fn raise(&mut self, index: usize, why: Attention) {
+        if index == self.focus || self.panes[index].attention.as_ref() == Some(&why) {
+            return;
+        }
+        let bytes = self.alerts.bytes(&self.panes[index].name, &why.describe());
+        self.pending_alerts.extend_from_slice(&bytes);
+        self.panes[index].attention = Some(why);
+    }
+
+    /// Notices a session that has just started awaiting input (after input it had not been
+    /// seen awaiting for).
+    fn notice_awaiting(&mut self, index: usize, engine: &Engine) {
+        let Some(session) = engine.session(self.panes[index].session) else {
+            return;
+        };
+        let awaiting = session.activity(tokio::time::Instant::now()) == Activity::AwaitingInput;
+        let pane = &mut self.panes[index];
+        if !awaiting {
+            if pane.attention == Some(Attention::AwaitingInput) {
+                pane.attention = None;
+            }
+            return;
+        }
+        if pane.awaiting_after == Some(session.last_input_seq) {
+            return;
+        }
+        pane.awaiting_after = Some(session.last_input_seq);
+        self.raise(index, Attention::AwaitingInput);
     }
 
     pub fn set_status(&mut self, message: impl Into<String>) {
@@ -75,11 +258,22 @@ impl App {
                 .session(id)
                 .map_or("?".to_string(), |s| s.spec.name.clone())
         };
+        let index = event
+            .session()
+            .and_then(|id| self.panes.iter().position(|p| p.session == id));
         match event {
-            Event::Output { session, .. } => {
-                let Some(pane) = self.panes.iter_mut().find(|p| p.session == *session) else {
+            Event::Output {
+                session, stream, ..
+            } => {
+                let Some(index) = index else {
                     return;
                 };
+                self.notice_awaiting(index, engine);
+                let focused = index == self.focus;
+                let pane = &mut self.panes[index];
+                if *stream != Stream::Stdin && !focused {
+                    pane.fresh = true;
+                }
                 if pane.anchor.is_some() {
                     pane.unseen = true;
                 }
@@ -114,6 +308,27 @@ impl App {
                     name(*session),
                     printable(reason.as_bytes())
                 ));
+                if let Some(index) = index {
+                    self.raise(index, Attention::Failed);
+                }
+            }
+            Event::Exited { status, .. } => {
+                if let Some(index) = index {
+                    if status.success() {
+                        // A prompt it showed before it ended is no longer waiting.
+                        if self.panes[index].attention == Some(Attention::AwaitingInput) {
+                            self.panes[index].attention = None;
+                        }
+                    } else {
+                        self.raise(index, Attention::Exited(*status));
+                    }
+                }
+            }
+            Event::Started { .. } => {
+                // A restarted session starts afresh.
+                if let Some(index) = index {
+                    self.panes[index].awaiting_after = None;
+                }
             }
             Event::Added { session } => {
                 if let Some(s) = engine.session(*session)
@@ -142,7 +357,7 @@ impl App {
             Event::TranscriptFailed { message, .. } => {
                 self.sticky = Some(printable(message.as_bytes()));
             }
-            Event::Progress { .. } | Event::Started { .. } | Event::Exited { .. } => {}
+            Event::Progress { .. } => {}
         }
     }
 
@@ -158,13 +373,17 @@ impl App {
             old.set_focused(false);
         }
         self.focus = index;
-        self.panes[index].set_focused(true);
+        self.list.header = None;
+        let pane = &mut self.panes[index];
+        pane.set_focused(true);
+        pane.attention = None;
+        pane.fresh = false;
     }
 
     /// Rows of output pane `index` shows (its area less the borders and the input line).
     pub(super) fn view_height(&self, index: usize) -> usize {
-        let rects = self.pane_rects(self.panes_area());
-        rects
+        self.screen()
+            .panes
             .iter()
             .find(|(i, _)| *i == index)
             .map_or(10, |(_, r)| r.height.saturating_sub(3).max(1) as usize)
@@ -199,6 +418,9 @@ impl App {
         for index in targets {
             if index != self.focus {
                 self.panes[index].remember(&text);
+            }
+            if self.panes[index].attention == Some(Attention::AwaitingInput) {
+                self.panes[index].attention = None;
             }
             self.panes[index].follow();
             let session = self.panes[index].session;
@@ -250,14 +472,60 @@ impl App {
         }
     }
 
-    /// Which pane goes where: all tiled, or only the focused one when zoomed.
-    pub fn pane_rects(&self, area: Rect) -> Vec<(usize, Rect)> {
-        if self.zoomed && !self.panes.is_empty() {
-            return vec![(self.focus, area)];
+    /// Where everything goes in the last frame's area: the focused pane alone when zoomed;
+    /// the list and the focused pane in the list layout; else the focused pane's page of
+    /// tiles.
+    pub fn screen(&self) -> Screen {
+        let area = self.panes_area();
+        if self.panes.is_empty() {
+            return Screen::default();
         }
-        layout::tile(area, self.panes.len())
-            .into_iter()
-            .enumerate()
-            .collect()
+        if self.zoomed {
+            return Screen {
+                panes: vec![(self.focus, area)],
+                ..Screen::default()
+            };
+        }
+        match self.layout() {
+            LayoutKind::List => {
+                let [sidebar, pane] = super::sidebar::split(area);
+                Screen {
+                    sidebar: Some(sidebar),
+                    panes: vec![(self.focus, pane)],
+                    page: None,
+                }
+            }
+            LayoutKind::Tiles => {
+                let order = self.order();
+                let at = order.iter().position(|i| *i == self.focus).unwrap_or(0);
+                let page = layout::page_of(area, order.len(), at);
+                Screen {
+                    sidebar: None,
+                    panes: order[page.first..]
+                        .iter()
+                        .copied()
+                        .zip(page.rects)
+                        .collect(),
+                    page: Some((page.page, page.pages)),
+                }
+            }
+        }
+    }
+
+    /// Ctrl-PageUp / Ctrl-PageDown: focus the first pane of the page `step` pages away.
+    pub fn turn_page(&mut self, step: isize) {
+        let order = self.order();
+        if order.is_empty() {
+            return;
+        }
+        let per = layout::per_page(self.panes_area());
+        let at = order.iter().position(|i| *i == self.focus).unwrap_or(0);
+        let pages = order.len().div_ceil(per) as isize;
+        let page = (at / per) as isize + step;
+        if !(0..pages).contains(&page) {
+            self.set_status(format!("page {}/{pages}", at / per + 1));
+            return;
+        }
+        self.set_focus(order[page as usize * per]);
     }
 }

@@ -25,10 +25,15 @@ impl App {
                     .wrap(Wrap { trim: true });
             frame.render_widget(text, panes_area);
         }
-        for (index, rect) in self.pane_rects(panes_area) {
+        let screen = self.screen();
+        if let Some(list) = screen.sidebar {
+            self.draw_sidebar(frame, list, engine);
+        }
+        for (index, rect) in screen.panes {
             self.draw_pane(frame, rect, index, engine);
         }
-        self.draw_status(frame, status_area, engine);
+        self.draw_status(frame, status_area, engine, screen.page);
+        self.draw_picker(frame, panes_area);
         if self.help {
             draw_help(frame, area);
         }
@@ -85,6 +90,21 @@ impl App {
         ];
         if session.stdin_closed && session.state.is_live() {
             title.push(Span::styled("[EOF] ", Style::default().fg(Color::DarkGray)));
+        }
+        // The state beside it says why.
+        if let Some(why) = &pane.attention {
+            title.push(Span::styled(
+                " ! ",
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(if why.is_failure() {
+                        Color::LightRed
+                    } else {
+                        Color::Yellow
+                    })
+                    .add_modifier(Modifier::BOLD),
+            ));
+            title.push(Span::raw(" "));
         }
         if pane.marked {
             title.push(Span::styled(
@@ -230,11 +250,20 @@ impl App {
         }
     }
 
-    fn draw_status(&self, frame: &mut Frame, area: Rect, engine: &Engine) {
+    fn draw_status(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        engine: &Engine,
+        page: Option<(usize, usize)>,
+    ) {
         let running = engine.sessions().filter(|(_, s)| s.state.is_live()).count();
         let total = engine.sessions().count();
         let now = tokio::time::Instant::now();
         let mut parts = Vec::new();
+        if let Some((page, pages)) = page.filter(|(_, pages)| *pages > 1) {
+            parts.push(format!("page {}/{pages}", page + 1));
+        }
         for activity in [Activity::AwaitingInput, Activity::Working, Activity::Idle] {
             let n = engine
                 .sessions()
@@ -246,6 +275,16 @@ impl App {
         }
         parts.push(format!("{running}/{total} running"));
         let right = format!(" {} ", parts.join(" · "));
+        let attention = self.attention_count();
+        let needs = (attention > 0).then(|| {
+            Span::styled(
+                format!(" {attention} need you (Ctrl-N) "),
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+            )
+        });
         let left = match (&self.sticky, self.status()) {
             (Some(warning), _) => Span::styled(
                 format!(" ⚠ {warning} (Esc dismisses)"),
@@ -258,16 +297,21 @@ impl App {
                 Span::styled(format!(" {message}"), Style::default().fg(Color::Yellow))
             }
             (None, None) => Span::styled(
-                " F1 help · Tab next pane · Enter send · Ctrl-F search · F2 zoom · Ctrl-Q quit",
+                " F1 help · Tab next · Ctrl-G jump · F11 layout · Enter send · Ctrl-F search · Ctrl-Q quit",
                 Style::default().fg(Color::DarkGray),
             ),
         };
-        let [left_area, right_area] = Layout::horizontal([
+        let needs_width = needs.as_ref().map_or(0, |s| s.width() as u16);
+        let [left_area, needs_area, right_area] = Layout::horizontal([
             Constraint::Min(0),
+            Constraint::Length(needs_width),
             Constraint::Length(unicode_width::UnicodeWidthStr::width(right.as_str()) as u16),
         ])
         .areas(area);
         frame.render_widget(Paragraph::new(TextLine::from(left)), left_area);
+        if let Some(needs) = needs {
+            frame.render_widget(Paragraph::new(TextLine::from(needs)), needs_area);
+        }
         frame.render_widget(
             Paragraph::new(TextLine::from(Span::styled(
                 right,
@@ -280,14 +324,11 @@ impl App {
 
 fn draw_help(frame: &mut Frame, area: Rect) {
     let lines = keymap::help_lines();
-    let width = area.width.saturating_sub(4).min(100);
-    let height = (lines.len() as u16 + 4).min(area.height);
-    let popup = Rect {
-        x: area.x + (area.width.saturating_sub(width)) / 2,
-        y: area.y + (area.height.saturating_sub(height)) / 2,
-        width,
-        height,
-    };
+    let popup = super::layout::centered(
+        area,
+        area.width.saturating_sub(4).min(100),
+        lines.len() as u16 + 4,
+    );
     frame.render_widget(Clear, popup);
     let rows = lines.into_iter().map(|(keys, what)| {
         Row::new(vec![

@@ -7,7 +7,7 @@ use crossterm::event::{
 };
 use ratatui::layout::Rect;
 
-use super::app::App;
+use super::app::{App, LayoutKind};
 use super::keymap::{self, Action};
 use super::layout;
 use super::pane::Search;
@@ -37,6 +37,10 @@ impl App {
             }
             return;
         }
+        if self.picker.is_some() {
+            self.on_picker_key(key);
+            return;
+        }
         if self.sticky.is_some() && key.code == KeyCode::Esc {
             self.sticky = None;
             return;
@@ -55,6 +59,9 @@ impl App {
         {
             return;
         }
+        if self.list_has_keys() && self.on_list_key(key) {
+            return;
+        }
         // Ctrl-M and Ctrl-J are Enter in some terminals: never let them insert a newline.
         let enter_alias =
             key.modifiers == KeyModifiers::CONTROL && matches!(key.code, KeyCode::Char('m' | 'j'));
@@ -67,8 +74,12 @@ impl App {
             Some(action) => self.act(action, key, engine),
             None => {
                 if key.code == KeyCode::Esc {
-                    if let Some(pane) = self.focused() {
-                        pane.search = None;
+                    let in_list = self.layout() == LayoutKind::List && !self.zoomed;
+                    match self.focused() {
+                        Some(pane) if pane.search.is_some() => pane.search = None,
+                        // Esc in the editor hands the keys back to the list.
+                        _ if in_list => self.list.keys = true,
+                        _ => {}
                     }
                     return;
                 }
@@ -84,9 +95,27 @@ impl App {
         match action {
             Action::Quit => self.quit = true,
             Action::Help => self.help = true,
-            Action::FocusNext => self.set_focus((self.focus + 1) % self.panes.len()),
-            Action::FocusPrev => {
-                self.set_focus((self.focus + self.panes.len() - 1) % self.panes.len())
+            Action::FocusNext => self.focus_step(1),
+            Action::FocusPrev => self.focus_step(-1),
+            Action::ToggleLayout => {
+                self.toggle_layout();
+                let name = match self.layout() {
+                    LayoutKind::Tiles => "tiles",
+                    LayoutKind::List => "list",
+                };
+                self.set_status(format!("layout: {name}"));
+            }
+            Action::Jump => self.open_picker(),
+            Action::NextAttention => self.focus_next_attention(),
+            Action::PagePrev | Action::PageNext => {
+                let step = if action == Action::PagePrev { -1 } else { 1 };
+                match self.layout() {
+                    LayoutKind::Tiles => self.turn_page(step),
+                    LayoutKind::List => {
+                        let page = self.screen().sidebar.map_or(10, |r| r.height as isize);
+                        self.list_scroll(step * page.max(1));
+                    }
+                }
             }
             Action::Zoom => self.zoomed = !self.zoomed,
             Action::Send => self.send(engine),
@@ -162,11 +191,24 @@ impl App {
                 let view = pane.view.as_str();
                 self.set_status(format!("view: {view}"));
             }
-            Action::ToggleMark => {
-                let pane = &mut self.panes[self.focus];
-                pane.marked = !pane.marked;
-                let marked = self.panes.iter().filter(|p| p.marked).count();
-                self.set_status(format!("{marked} pane(s) marked for broadcast"));
+            Action::ToggleMark => match self.list.header.clone() {
+                Some(group) if self.list_has_keys() => self.mark_group(&group),
+                _ => {
+                    let pane = &mut self.panes[self.focus];
+                    pane.marked = !pane.marked;
+                    let marked = self.panes.iter().filter(|p| p.marked).count();
+                    self.set_status(format!("{marked} pane(s) marked for broadcast"));
+                }
+            },
+            Action::MarkGroup => {
+                let group = match &self.list.header {
+                    Some(group) => Some(group.clone()),
+                    None => self.panes[self.focus].group.clone(),
+                };
+                match group {
+                    Some(group) => self.mark_group(&group),
+                    None => self.set_status("this session is in no group"),
+                }
             }
         }
     }
@@ -247,15 +289,53 @@ impl App {
         }
     }
 
+    /// Whether keys go to the session list first.
+    fn list_has_keys(&self) -> bool {
+        self.layout() == LayoutKind::List && !self.zoomed && self.list.keys
+    }
+
+    /// Marks every session of `group` for broadcast, or unmarks them when all are marked.
+    fn mark_group(&mut self, group: &str) {
+        let members: Vec<usize> = (0..self.panes.len())
+            .filter(|i| self.panes[*i].group.as_deref() == Some(group))
+            .collect();
+        let mark = !members.iter().all(|i| self.panes[*i].marked);
+        for i in &members {
+            self.panes[*i].marked = mark;
+        }
+        let marked = self.panes.iter().filter(|p| p.marked).count();
+        let verb = if mark { "marked" } else { "unmarked" };
+        self.set_status(format!(
+            "group {group} {verb}: {marked} pane(s) marked for broadcast"
+        ));
+    }
+
     fn on_mouse(&mut self, mouse: MouseEvent, engine: &mut Engine) {
-        let rects = self.pane_rects(self.panes_area());
-        let just_rects: Vec<Rect> = rects.iter().map(|(_, r)| *r).collect();
+        if self.picker.is_some() || self.help {
+            return;
+        }
+        let screen = self.screen();
+        if let Some(list) = screen.sidebar
+            && layout::hit(&[list], mouse.column, mouse.row).is_some()
+        {
+            match mouse.kind {
+                MouseEventKind::Down(MouseButton::Left) => self.on_list_click(mouse.row - list.y),
+                MouseEventKind::ScrollUp => self.list_scroll(-1),
+                MouseEventKind::ScrollDown => self.list_scroll(1),
+                _ => {}
+            }
+            return;
+        }
+        let just_rects: Vec<Rect> = screen.panes.iter().map(|(_, r)| *r).collect();
         let Some(hit) = layout::hit(&just_rects, mouse.column, mouse.row) else {
             return;
         };
-        let index = rects[hit].0;
+        let index = screen.panes[hit].0;
         match mouse.kind {
-            MouseEventKind::Down(MouseButton::Left) => self.set_focus(index),
+            MouseEventKind::Down(MouseButton::Left) => {
+                self.set_focus(index);
+                self.list.keys = false;
+            }
             MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
                 let lines = if mouse.kind == MouseEventKind::ScrollUp {
                     -WHEEL_LINES

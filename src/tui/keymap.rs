@@ -32,7 +32,18 @@ pub enum Action {
     Clear,
     Save,
     ToggleMark,
+    /// Mark (or unmark) every session of the focused one's group for broadcast.
+    MarkGroup,
     CycleView,
+    /// Switch between the tiles and the list layout.
+    ToggleLayout,
+    /// Open the jump-by-name picker.
+    Jump,
+    /// Focus the next session that needs attention.
+    NextAttention,
+    /// The previous / next page of tiles.
+    PagePrev,
+    PageNext,
 }
 
 /// One binding: the keys that trigger it, how the help names them, and what it does.
@@ -159,10 +170,46 @@ pub const BINDINGS: &[Binding] = &[
         action: Action::ToggleMark,
     },
     Binding {
+        keys: &[(KeyCode::F(9), SHIFT)],
+        label: "Shift-F9",
+        help: "mark (or unmark) the focused session's whole group for broadcast; in the list, F9 on a group header does too",
+        action: Action::MarkGroup,
+    },
+    Binding {
         keys: &[(KeyCode::F(10), NONE), (KeyCode::Char('v'), ALT)],
         label: "F10 / Alt-V",
         help: "switch the pane's view: raw, json (pretty-printed), chat (stream-json as a conversation)",
         action: Action::CycleView,
+    },
+    Binding {
+        keys: &[(KeyCode::F(11), NONE), (KeyCode::Char('l'), ALT)],
+        label: "F11 / Alt-L",
+        help: "switch the layout: tiles (pages of panes) or list (every session beside the focused pane)",
+        action: Action::ToggleLayout,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('g'), CTRL)],
+        label: "Ctrl-G",
+        help: "jump to a session by name: type part of it (fuzzy), Enter focuses, Esc closes",
+        action: Action::Jump,
+    },
+    Binding {
+        keys: &[(KeyCode::Char('n'), CTRL)],
+        label: "Ctrl-N",
+        help: "focus the next session that needs you (marked !: awaiting input, failed, exited non-zero)",
+        action: Action::NextAttention,
+    },
+    Binding {
+        keys: &[(KeyCode::PageUp, CTRL), (KeyCode::PageUp, ALT)],
+        label: "Ctrl-PageUp/Down",
+        help: "tiles: the previous / next page of panes (also Alt-PageUp/Down)",
+        action: Action::PagePrev,
+    },
+    Binding {
+        keys: &[(KeyCode::PageDown, CTRL), (KeyCode::PageDown, ALT)],
+        label: "",
+        help: "",
+        action: Action::PageNext,
     },
     Binding {
         keys: &[(KeyCode::F(1), NONE)],
@@ -200,8 +247,12 @@ pub fn help_lines() -> Vec<(&'static str, &'static str)> {
         .map(|b| (b.label, b.help))
         .collect();
     lines.push((
+        "List",
+        "Up/Down move, Left/Right fold a group, Enter or typing goes to the editor, Esc back",
+    ));
+    lines.push((
         "Mouse",
-        "click focuses a pane; the wheel scrolls the pane under it",
+        "click focuses a pane or a list row (a header folds); the wheel scrolls",
     ));
     lines.push((
         "Paste",

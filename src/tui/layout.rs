@@ -1,5 +1,6 @@
-//! The automatic tiled layout: every pane visible at once, arranged in a grid chosen for the
-//! session count and the terminal's shape. Pure, so it is tested without a terminal.
+//! The automatic tiled layout: panes arranged in a grid chosen for the session count and the
+//! terminal's shape, none smaller than [`MIN_TILE`]; when they do not all fit, pages of
+//! tiles. Pure, so it is tested without a terminal.
 
 use ratatui::layout::Rect;
 
@@ -7,13 +8,60 @@ use ratatui::layout::Rect;
 /// per row of height.
 const IDEAL_ASPECT: f64 = 2.6;
 
+/// The smallest tile (columns, rows) that still shows a useful amount of output: smaller
+/// tiles go to another page instead.
+pub const MIN_TILE: (u16, u16) = (40, 8);
+
+/// One page of tiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Which page (0-based) and how many there are.
+    pub page: usize,
+    pub pages: usize,
+    /// Positions (in display order) of the panes on this page, first to last.
+    pub first: usize,
+    /// Their rectangles, in order.
+    pub rects: Vec<Rect>,
+}
+
+/// How many tiles of at least [`MIN_TILE`] fit in `area` (at least one).
+pub fn per_page(area: Rect) -> usize {
+    let cols = (area.width / MIN_TILE.0).max(1) as usize;
+    let rows = (area.height / MIN_TILE.1).max(1) as usize;
+    cols * rows
+}
+
+/// The page of `count` tiles that holds position `at` (in display order), tiled in `area`.
+pub fn page_of(area: Rect, count: usize, at: usize) -> Page {
+    let per = per_page(area);
+    let pages = count.div_ceil(per).max(1);
+    let page = (at / per).min(pages - 1);
+    let first = page * per;
+    let on_page = count.saturating_sub(first).min(per);
+    let limits = (
+        (area.width / MIN_TILE.0).max(1) as usize,
+        (area.height / MIN_TILE.1).max(1) as usize,
+    );
+    Page {
+        page,
+        pages,
+        first,
+        rects: tile_within(area, on_page, limits),
+    }
+}
+
 /// Splits `area` into `count` pane rectangles, row by row, in session order. Rows of a grid
 /// with empty slots in its last row let that row's panes share the full width.
 pub fn tile(area: Rect, count: usize) -> Vec<Rect> {
+    tile_within(area, count, (count, count))
+}
+
+/// [`tile`] with at most `limits` (columns, rows); `count` must fit in them.
+fn tile_within(area: Rect, count: usize, limits: (usize, usize)) -> Vec<Rect> {
     if count == 0 {
         return Vec::new();
     }
-    let (cols, rows) = grid(area, count);
+    let (cols, rows) = grid_within(area, count, limits);
     let mut rects = Vec::with_capacity(count);
     let heights = split(area.height, rows);
     let mut y = area.y;
@@ -38,10 +86,17 @@ pub fn tile(area: Rect, count: usize) -> Vec<Rect> {
 
 /// Columns and rows for `count` panes in `area`.
 pub fn grid(area: Rect, count: usize) -> (usize, usize) {
+    grid_within(area, count, (count, count))
+}
+
+fn grid_within(area: Rect, count: usize, (max_cols, max_rows): (usize, usize)) -> (usize, usize) {
     let (w, h) = (area.width.max(1) as f64, area.height.max(1) as f64);
     let mut best = (1, count, f64::INFINITY);
-    for cols in 1..=count {
+    for cols in 1..=count.min(max_cols.max(1)) {
         let rows = count.div_ceil(cols);
+        if rows > max_rows.max(1) && cols < count.min(max_cols.max(1)) {
+            continue;
+        }
         let aspect = (w / cols as f64) / (h / rows as f64);
         let empty = (cols * rows - count) as f64;
         let score = (aspect / IDEAL_ASPECT).ln().abs() + empty * 0.35;
@@ -60,6 +115,17 @@ fn split(total: u16, parts: usize) -> Vec<u16> {
     (0..parts)
         .map(|i| (base + usize::from(i < extra)) as u16)
         .collect()
+}
+
+/// A `width` x `height` rectangle in the middle of `area` (cut to fit), for pop-ups.
+pub fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let (width, height) = (width.min(area.width), height.min(area.height));
+    Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    }
 }
 
 /// The pane index under a position, if any.
@@ -127,6 +193,41 @@ mod tests {
                 covers_exactly(Rect::new(0, 0, w, h), &rects);
             }
         }
+    }
+
+    #[test]
+    fn tiles_never_get_smaller_than_the_minimum_and_page_instead() {
+        let area = Rect::new(0, 0, 160, 44);
+        assert_eq!(per_page(area), 4 * 5);
+        let first = page_of(area, 40, 0);
+        assert_eq!((first.page, first.pages, first.first), (0, 2, 0));
+        assert_eq!(first.rects.len(), 20);
+        covers_exactly(area, &first.rects);
+        for r in &first.rects {
+            assert!(r.width >= MIN_TILE.0 && r.height >= MIN_TILE.1, "{r:?}");
+        }
+        let second = page_of(area, 40, 27);
+        assert_eq!((second.page, second.first, second.rects.len()), (1, 20, 20));
+        // A last page with fewer panes uses the whole area for them.
+        let last = page_of(area, 41, 40);
+        assert_eq!((last.page, last.pages, last.rects.len()), (2, 3, 1));
+        assert_eq!(last.rects[0], area);
+        // Few panes: one page, tiled as before.
+        let few = page_of(Rect::new(0, 0, 240, 64), 16, 3);
+        assert_eq!(
+            (few.pages, few.rects),
+            (1, tile(Rect::new(0, 0, 240, 64), 16))
+        );
+    }
+
+    #[test]
+    fn pages_of_tiny_terminals_hold_one_pane() {
+        for (w, h) in [(0, 0), (10, 3), (39, 7)] {
+            let page = page_of(Rect::new(0, 0, w, h), 5, 4);
+            assert_eq!((page.page, page.pages, page.rects.len()), (4, 5, 1));
+        }
+        let none = page_of(Rect::new(0, 0, 80, 24), 0, 0);
+        assert_eq!((none.pages, none.rects.len()), (1, 0));
     }
 
     #[test]

@@ -3,13 +3,16 @@
 
 pub mod ansi;
 pub mod app;
+pub mod attention;
 mod draw;
 mod input;
 pub mod keymap;
 pub mod layout;
 pub mod logging;
 pub mod pane;
+pub mod picker;
 pub mod rows;
+pub mod sidebar;
 pub mod terminal;
 pub mod views;
 
@@ -21,7 +24,7 @@ use ratatui::Terminal;
 use ratatui::backend::Backend;
 use tokio::signal::unix::{SignalKind, signal};
 
-use crate::cli::TuiArgs;
+use crate::cli::{LayoutArg, TuiArgs};
 use crate::engine::{Engine, Event};
 use app::App;
 
@@ -77,6 +80,14 @@ pub async fn run(args: TuiArgs) -> i32 {
     };
     tracing::info!(sessions = engine.sessions().count(), "TUI starting");
     let mut app = App::new(&engine);
+    let settings = config.as_ref().map(|c| c.settings).unwrap_or_default();
+    app.layout_setting = args.layout.map_or(settings.layout, LayoutArg::setting);
+    app.alerts = attention::Alerts {
+        bell: settings.bell,
+        notify: settings
+            .notify
+            .then(|| attention::NotifyStyle::from_env(|k| std::env::var(k).ok())),
+    };
     if let Some(socket) = &socket {
         app.set_status(format!("control socket: {}", socket.path().display()));
     }
@@ -88,7 +99,14 @@ pub async fn run(args: TuiArgs) -> i32 {
         }
     };
     let events = crossterm::event::EventStream::new();
-    let result = run_loop(&mut guard.terminal, &mut app, &mut engine, events).await;
+    let result = run_loop(
+        &mut guard.terminal,
+        &mut app,
+        &mut engine,
+        events,
+        &mut std::io::stdout(),
+    )
+    .await;
     app.set_status("stopping sessions…");
     let _ = guard.terminal.draw(|frame| app.draw(frame, &engine));
     engine.shutdown(Duration::from_secs(3)).await;
@@ -107,13 +125,15 @@ pub async fn run(args: TuiArgs) -> i32 {
 }
 
 /// The event loop, generic over the terminal backend and the source of terminal events so
-/// that it runs the same on a real terminal and in tests. Returns when the user quits or
-/// sandmux gets SIGTERM, SIGHUP or SIGINT.
+/// that it runs the same on a real terminal and in tests. The bell and notifications (opt-in)
+/// go to `alerts` after the frame. Returns when the user quits or sandmux gets SIGTERM,
+/// SIGHUP or SIGINT.
 pub async fn run_loop<B: Backend>(
     terminal: &mut Terminal<B>,
     app: &mut App,
     engine: &mut Engine,
     mut input: impl Stream<Item = std::io::Result<crossterm::event::Event>> + Unpin,
+    alerts: &mut impl std::io::Write,
 ) -> Result<(), String>
 where
     B::Error: std::fmt::Display,
@@ -159,6 +179,11 @@ where
                     }
                     terminal.draw(|frame| app.draw(frame, engine)).map_err(|e| e.to_string())?;
                     dirty = false;
+                    let bytes = app.take_alerts();
+                    if !bytes.is_empty() {
+                        // A terminal that cannot take them is no reason to stop.
+                        let _ = alerts.write_all(&bytes).and_then(|()| alerts.flush());
+                    }
                 }
             }
             _ = term.recv() => app.quit = true,

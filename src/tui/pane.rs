@@ -6,6 +6,7 @@ use ratatui_textarea::TextArea;
 use regex::Regex;
 
 use super::ansi;
+use super::attention::Attention;
 use crate::engine::{Line, Scrollback, SessionId, View};
 
 /// The search of a pane.
@@ -52,6 +53,16 @@ impl Search {
 /// The view state of one session's pane.
 pub struct Pane {
     pub session: SessionId,
+    /// The session's name and group (the list, the picker and Ctrl-N use them).
+    pub name: String,
+    pub group: Option<String>,
+    /// Why it needs you, while it does (never set while focused).
+    pub attention: Option<Attention>,
+    /// Output arrived while it was not focused.
+    pub fresh: bool,
+    /// The session's last input (scrollback line) when it was last seen awaiting input: a
+    /// new prompt after new input is a new reason for attention.
+    pub(super) awaiting_after: Option<Option<u64>>,
     pub input: TextArea<'static>,
     pub history: Vec<String>,
     history_pos: Option<usize>,
@@ -77,6 +88,11 @@ impl Pane {
         input.set_cursor_line_style(Style::default());
         Pane {
             session,
+            name: String::new(),
+            group: None,
+            attention: None,
+            fresh: false,
+            awaiting_after: None,
             input,
             history: Vec::new(),
             history_pos: None,
@@ -92,6 +108,8 @@ impl Pane {
     /// A pane for a session, in the view its spec asks for (chat for stream-json agents).
     pub fn for_session(id: SessionId, session: &crate::engine::Session) -> Self {
         let mut pane = Pane::new(id);
+        pane.name = session.spec.name.clone();
+        pane.group = session.spec.group().map(str::to_string);
         pane.view = session.spec.view.unwrap_or(match session.spec.protocol {
             crate::engine::Protocol::StreamJson => View::Chat,
             crate::engine::Protocol::Raw => View::Raw,

@@ -3,6 +3,7 @@
 
 #[cfg(feature = "microsandbox")]
 pub mod sandbox;
+pub mod screen;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};
