@@ -21,7 +21,7 @@ cpu_percent() { # pid seconds
 args=(-s "echo=sed -u s/^/ack:/")
 for i in $(seq 1 11); do args+=(-s "idle$i=sh -c 'while :; do echo tick $i; sleep 1; done'"); done
 for i in $(seq 1 4); do args+=(-s "flood$i=yes flooding-pane-$i"); done
-tmux -L "$sock" new-session -d -s b -x 200 -y 60 "$bin --log-file $work/tui.log $(printf '%q ' "${args[@]}")"
+tmux -L "$sock" new-session -d -s b -x 200 -y 60 "$bin --layout tiles --log-file $work/tui.log $(printf '%q ' "${args[@]}")"
 sleep 3
 pid=$(tmux -L "$sock" display -p -t b "#{pane_pid}")
 grep -q sandmux "/proc/$pid/comm" || { echo "pane_pid $pid is not sandmux" >&2; exit 1; }

@@ -126,9 +126,13 @@ fn ctl_drives_a_served_session_turn_by_turn() {
     let answer: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
     assert_eq!(answer["sessions"][0]["name"], "echo");
     assert_eq!(answer["sessions"][0]["state"], "running");
+    assert_eq!(answer["sessions"][0]["group"], Value::Null);
     // add, kill, restart, remove.
-    let out = server.ctl(&["add", "sleeper: sleep 100"]);
+    let out = server.ctl(&["add", "sleeper group=naps: sleep 100"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = server.ctl(&["list", "--json"]);
+    let answer: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(answer["sessions"][1]["group"], "naps");
     assert_eq!(server.ctl(&["kill", "sleeper"]).status.code(), Some(0));
     let out = server.ctl(&["wait", "sleeper", "--exit", "143"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -304,3 +304,38 @@ async fn alerts_are_written_only_when_opted_in_and_never_carry_output() {
         String::from_utf8_lossy(&bytes)
     );
 }
+
+fn click(column: u16, row: u16) -> crossterm::event::Event {
+    crossterm::event::Event::Mouse(crossterm::event::MouseEvent {
+        kind: crossterm::event::MouseEventKind::Down(crossterm::event::MouseButton::Left),
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    })
+}
+
+#[tokio::test]
+async fn clicks_focus_rows_fold_headers_and_pick_tiles() {
+    let (mut engine, mut app) = fleet_app(LayoutSetting::List).await;
+    draw(&mut app, &engine, 120, 30);
+    // Row 4 of the list is agent-1 (build, db, logs, the agents header).
+    app.on_terminal_event(click(5, 4), &mut engine);
+    assert_eq!(app.panes[app.focus].name, "agent-1");
+    assert!(app.list.keys);
+    // A click on the header puts the cursor there; a second one folds the group.
+    app.on_terminal_event(click(5, 3), &mut engine);
+    assert_eq!(app.list.header.as_deref(), Some("agents"));
+    app.on_terminal_event(click(5, 3), &mut engine);
+    let screen = text(&draw(&mut app, &engine, 120, 30));
+    assert!(screen.contains("▸ agents (6)"), "{screen}");
+    // A click on the pane gives its editor the keys.
+    app.on_terminal_event(click(100, 10), &mut engine);
+    assert!(!app.list.keys);
+
+    app.layout_setting = LayoutSetting::Tiles;
+    app.set_focus(0);
+    draw(&mut app, &engine, 80, 24);
+    // The page of 2x2 tiles: the bottom right one is the fourth in order.
+    app.on_terminal_event(click(60, 15), &mut engine);
+    assert_eq!(app.panes[app.focus].name, "agent-1");
+}

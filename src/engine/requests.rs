@@ -87,6 +87,8 @@ pub enum Reply {
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionInfo {
     pub name: String,
+    /// Its group (its `group` key, else its sandbox), as the TUI's list shows it.
+    pub group: Option<String>,
     pub state: &'static str,
     pub status: String,
     pub exit_code: Option<i32>,
@@ -237,6 +239,7 @@ impl Engine {
             .filter(|(id, _)| only.is_none_or(|o| o == *id))
             .map(|(_, s)| SessionInfo {
                 name: s.spec.name.clone(),
+                group: s.spec.group().map(str::to_string),
                 state: state_word(&s.state),
                 status: s.state.to_string(),
                 exit_code: match &s.state {

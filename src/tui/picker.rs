@@ -217,6 +217,13 @@ mod tests {
     }
 
     #[test]
+    fn the_closest_match_comes_first() {
+        let names = ["big-agent-1-report-7", "agent-17", "x"];
+        assert_eq!(ranked("agent17", &names), vec![1, 0]);
+        assert_eq!(ranked("rep", &names), vec![0]);
+    }
+
+    #[test]
     fn matched_letters_are_marked_for_highlighting() {
         let mut picker = Picker {
             query: "dsh".into(),

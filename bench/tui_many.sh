@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Many sessions in the TUI (#11): 200 sessions in ten groups, 20 of them printing a line
+# every 100 ms, in a 200x60 tmux terminal, in the list layout (the default for 200) and in
+# the tiles layout (pages). Measures sandmux's CPU over 10 s, keystroke-to-screen latency and
+# peak RSS; then tmux itself with the same 200 programs in 200 windows, for comparison.
+# Usage: bench/tui_many.sh [SESSIONS] [PRINTING]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sessions=${1:-200}
+printing=${2:-20}
+cargo build --release --quiet --bin sandmux
+bin=$PWD/target/release/sandmux
+work=$(mktemp -d)
+sock=sandmux-many-$$
+trap 'tmux -L $sock kill-server 2>/dev/null || true; tmux -L $sock-b kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
+hz=$(getconf CLK_TCK)
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_percent() { # pid seconds
+    local a b
+    a=$(cpu_ticks "$1"); sleep "$2"; b=$(cpu_ticks "$1")
+    echo "scale=1; 100 * ($b - $a) / $hz / $2" | bc
+}
+
+printer='i=0; while :; do i=$((i+1)); echo "line $i from a busy session"; sleep 0.1; done'
+config=$work/many.toml
+for i in $(seq 1 "$sessions"); do
+    if ((i <= printing)); then
+        printf '[[session]]\nname = "s%03d"\ngroup = "fleet-%d"\nshell = '"'"'%s'"'"'\n' "$i" $((i % 10)) "$printer"
+    else
+        printf '[[session]]\nname = "s%03d"\ngroup = "fleet-%d"\ncommand = ["cat"]\n' "$i" $((i % 10))
+    fi
+done > "$config"
+
+keystrokes() { # tmux socket, target: mean and worst ms of 20 typed words
+    local total=0 worst=0 n=20 word start ms
+    for k in $(seq 1 $n); do
+        word="k${k}x$RANDOM"
+        start=$(date +%s%N)
+        tmux -L "$1" send-keys -t "$2" -l "$word"
+        until tmux -L "$1" capture-pane -p -t "$2" | grep -q "$word"; do sleep 0.002; done
+        ms=$(( ($(date +%s%N) - start) / 1000000 ))
+        total=$((total + ms)); ((ms > worst)) && worst=$ms
+        tmux -L "$1" send-keys -t "$2" C-u
+        sleep 0.05
+    done
+    echo "mean $((total / n)) ms, worst $worst ms over $n"
+}
+
+for layout in list tiles; do
+    tmux -L "$sock" new-session -d -s b -x 200 -y 60 "$bin --layout $layout --config $config --log-file $work/tui.log"
+    sleep 6
+    pid=$(tmux -L "$sock" display -p -t b "#{pane_pid}")
+    grep -q sandmux "/proc/$pid/comm" || { echo "pane_pid $pid is not sandmux" >&2; exit 1; }
+    echo "== sandmux, $layout layout: $sessions sessions, $printing printing a line every 100 ms, 200x60"
+    echo "sandmux CPU: $(cpu_percent "$pid" 10)% of one core"
+    echo "keystroke to screen (through tmux): $(keystrokes "$sock" b)"
+    echo "sandmux peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
+    tmux -L "$sock" send-keys -t b C-q
+    sleep 3
+    tmux -L "$sock" kill-server 2>/dev/null || true
+done
+
+echo "== tmux itself: the same $sessions programs in $sessions windows, 200x60"
+tmux -L "$sock-b" new-session -d -s c -x 200 -y 60 "cat"
+for i in $(seq 2 "$sessions"); do
+    if ((i <= printing)); then
+        tmux -L "$sock-b" new-window -d -t c: "sh -c '$printer'"
+    else
+        tmux -L "$sock-b" new-window -d -t c: "cat"
+    fi
+done
+# A window that prints is the one on screen, as a focused busy session is in sandmux.
+tmux -L "$sock-b" new-window -t c: "sh -c '$printer'"
+sleep 6
+server=$(tmux -L "$sock-b" display -p '#{pid}')
+echo "tmux server CPU: $(cpu_percent "$server" 10)% of one core"
+echo "tmux server peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$server/status)"
