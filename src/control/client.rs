@@ -225,11 +225,12 @@ fn wait_pattern(body: &mut Value, text: &str) -> Result<(), String> {
         body["literal"] = json!(text);
         return Ok(());
     }
-    match parse_pattern(text).map_err(|e| format!("pattern: column {}: {}", e.col, e.message))? {
-        crate::matcher::Pattern::Regex(regex) => body["regex"] = json!(regex.as_str()),
-        crate::matcher::Pattern::Literal(bytes) => {
-            body["literal"] = json!(String::from_utf8_lossy(&bytes))
-        }
+    let pattern =
+        parse_pattern(text).map_err(|e| format!("pattern: column {}: {}", e.col, e.message))?;
+    if let Some(source) = pattern.regex_source() {
+        body["regex"] = json!(source);
+    } else if let crate::matcher::Pattern::Literal(bytes) = &pattern {
+        body["literal"] = json!(String::from_utf8_lossy(bytes));
     }
     Ok(())
 }

@@ -449,9 +449,9 @@ fn wait_for(
         );
     }
     if let Some(source) = regex {
-        let regex = regex::bytes::Regex::new(&source)
+        let pattern = Pattern::regex(&source)
             .map_err(|e| format!("invalid regex /{source}/: {}", crate::text::regex_error(&e)))?;
-        return Ok(WaitFor::Pattern(Pattern::Regex(regex), stream));
+        return Ok(WaitFor::Pattern(pattern, stream));
     }
     if let Some(text) = literal {
         return Ok(WaitFor::Pattern(

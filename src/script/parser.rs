@@ -14,8 +14,6 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use regex::bytes::Regex;
-
 pub use crate::matcher::{JsonOp, Pattern};
 
 use super::cursor::Cursor;
@@ -327,11 +325,10 @@ fn pattern(cursor: &mut Cursor<'_>) -> Result<Pattern, ParseError> {
         Some('"') => Pattern::Literal(cursor.quoted()?),
         Some('/') => {
             let source = cursor.regex_literal()?;
-            let regex = Regex::new(&source).map_err(|err| {
+            Pattern::regex(&source).map_err(|err| {
                 let why = crate::text::regex_error(&err);
                 cursor.error_at(pattern_col, format!("invalid regex /{source}/: {why}"))
-            })?;
-            Pattern::Regex(regex)
+            })?
         }
         None => return Err(cursor.error("expected a pattern: \"literal\" or /regex/")),
         Some(_) => {

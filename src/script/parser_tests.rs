@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::engine::{BackendSpec, Program, SandboxSpec};
+use regex::bytes::Regex;
 
 fn parse(src: &str) -> Result<Vec<Step>, ParseError> {
     parse_script(src, &[])
@@ -124,7 +125,7 @@ fn kill_defaults_to_term_and_trailing_comments_are_allowed() {
 fn regex_slashes_can_be_escaped() {
     let steps = parse("session a: cat\nexpect a /a\\/b/\n").unwrap();
     assert!(
-        matches!(&steps[1].kind, StepKind::Expect { pattern: Pattern::Regex(r), .. } if r.as_str() == "a/b")
+        matches!(&steps[1].kind, StepKind::Expect { pattern, .. } if pattern.regex_source() == Some("a/b"))
     );
 }
 
