@@ -25,6 +25,7 @@ pub mod scrollback;
 pub mod session;
 pub mod state;
 pub mod transcript;
+mod transcript_writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -170,7 +171,7 @@ impl Engine {
             };
             if let Some(event) = event {
                 if self.rx.is_empty() {
-                    self.flush();
+                    self.hand_off_transcripts();
                 }
                 return event;
             }
@@ -194,15 +195,21 @@ impl Engine {
                 return event;
             }
         }
-        self.flush();
+        self.hand_off_transcripts();
         None
     }
 
-    /// Writes every transcript's buffered lines to disk. A transcript that fails for the
-    /// first time becomes a [`Event::TranscriptFailed`] (and a warning of its session).
-    pub fn flush(&mut self) {
+    /// Hands every transcript's gathered records to the writer thread (without waiting for
+    /// the disk), and reports transcripts whose writes failed since the last look.
+    fn hand_off_transcripts(&mut self) {
+        for session in &mut self.sessions {
+            session.hand_off();
+        }
+        self.report_transcript_failures();
+    }
+
+    fn report_transcript_failures(&mut self) {
         for (id, session) in self.sessions.iter_mut().enumerate() {
-            session.flush();
             if let Some(message) = session.take_transcript_failure() {
                 session.push_warning(message.clone());
                 self.pending.push_back(Event::TranscriptFailed {
@@ -211,6 +218,17 @@ impl Engine {
                 });
             }
         }
+    }
+
+    /// Writes every transcript's buffered lines to disk and waits for the disk. A transcript
+    /// that fails for the first time becomes a [`Event::TranscriptFailed`] (and a warning of
+    /// its session).
+    pub fn flush(&mut self) {
+        for session in &mut self.sessions {
+            session.hand_off();
+        }
+        transcript::wait_for_writes();
+        self.report_transcript_failures();
     }
 
     /// Stops every live session (SIGTERM, SIGKILL after the grace period), waits until they

@@ -165,10 +165,17 @@ impl Session {
         self.warnings.push(message);
     }
 
-    /// Writes the transcript's buffered lines to disk.
+    /// Writes the transcript's buffered lines to disk and waits for the disk.
     pub(super) fn flush(&mut self) {
         if let Some(t) = self.transcript.as_mut() {
             t.flush();
+        }
+    }
+
+    /// Hands the transcript's buffered lines to the writer thread.
+    pub(super) fn hand_off(&mut self) {
+        if let Some(t) = self.transcript.as_mut() {
+            t.hand_off();
         }
     }
 

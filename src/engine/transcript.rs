@@ -12,12 +12,16 @@
 //! `data` is the chunk as text; when the chunk is not valid UTF-8, `data` is a lossy
 //! rendering and `data_b64` holds the exact bytes, so nothing is ever lost.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::fs::OpenOptions;
+use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::transcript_writer::{self, Sink};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -30,37 +34,24 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// How many bytes of whole records are gathered before they are written.
+/// How many bytes of whole records are gathered before they are handed to the writer.
 const BATCH: usize = 256 * 1024;
+/// The first buffer of a transcript, and of a batch when no emptied one has come back.
+const FIRST_BUFFER: usize = 16 * 1024;
 
-/// An open transcript: whole records are gathered in a buffer and written together.
-///
-/// A write that fails (a full disk) never leaves a torn record: the file is cut back to
-/// the end of the last record written, so it stays valid JSONL. Records from then on are
-/// lost and counted, and sandmux is told once ([`Transcript::take_failure`]); when writing
-/// works again, a `transcript_gap` record says where the gap began and what was lost.
+/// An open transcript: whole records are gathered in a buffer and handed, a batch at a time,
+/// to the transcript writer thread ([`super::transcript_writer`]), which writes them and
+/// keeps the file whole when a write fails.
 #[derive(Debug)]
 pub struct Transcript {
     path: PathBuf,
-    file: File,
+    sink: Arc<Sink>,
     buf: Vec<u8>,
     /// Records in `buf`.
     records: u64,
-    /// The file's length after the last successful write.
-    committed: u64,
-    gap: Option<Gap>,
-    /// The first failure, not yet taken by the engine.
-    failure: Option<String>,
-    /// Ever failed (the transcript is incomplete).
-    incomplete: bool,
-}
-
-/// What a failed write lost.
-#[derive(Debug, Clone, Copy)]
-struct Gap {
-    from_t: u64,
-    records: u64,
-    bytes: u64,
+    /// Emptied buffers come back from the writer on this channel.
+    spare_tx: Sender<Vec<u8>>,
+    spare_rx: Receiver<Vec<u8>>,
 }
 
 impl Transcript {
@@ -103,15 +94,14 @@ impl Transcript {
             let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
             libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK);
         }
+        let (spare_tx, spare_rx) = channel();
         Ok(Transcript {
             path: path.to_path_buf(),
-            file,
-            buf: Vec::with_capacity(BATCH),
+            sink: Sink::new(path.to_path_buf(), file, meta.len()),
+            buf: Vec::with_capacity(FIRST_BUFFER),
             records: 0,
-            committed: meta.len(),
-            gap: None,
-            failure: None,
-            incomplete: false,
+            spare_tx,
+            spare_rx,
         })
     }
 
@@ -154,94 +144,54 @@ impl Transcript {
 
     fn flush_if_full(&mut self) {
         if self.buf.len() >= BATCH {
-            self.flush();
+            self.hand_off();
         }
     }
 
-    /// Writes the gathered records; a failure is remembered (see the type's docs).
-    pub fn flush(&mut self) {
+    /// Hands the gathered records to the writer thread without waiting for the write (it
+    /// waits only while the writer's queue is full). The engine does this whenever it has
+    /// caught up with its backends.
+    pub fn hand_off(&mut self) {
         if self.buf.is_empty() {
             return;
         }
-        let result = match self.gap {
-            None => self.file.write_all(&self.buf).map(|()| self.buf.len()),
-            Some(gap) => {
-                let mut batch = Vec::with_capacity(self.buf.len() + 128);
-                let record = json!({
-                    "t": now_ms(), "event": "transcript_gap", "from_t": gap.from_t,
-                    "records_lost": gap.records, "bytes_lost": gap.bytes,
-                });
-                let _ = serde_json::to_writer(&mut batch, &record);
-                batch.push(b'\n');
-                batch.extend_from_slice(&self.buf);
-                self.file.write_all(&batch).map(|()| batch.len())
-            }
-        };
-        match result {
-            Ok(written) => {
-                self.committed += written as u64;
-                self.gap = None;
-            }
-            Err(err) => {
-                // Cut a torn record off, so the file ends where its last whole record does.
-                let _ = self.file.set_len(self.committed);
-                let _ = self.file.seek(SeekFrom::Start(self.committed));
-                let from_t = first_t(&self.buf).unwrap_or_else(now_ms);
-                let gap = self.gap.get_or_insert(Gap {
-                    from_t,
-                    records: 0,
-                    bytes: 0,
-                });
-                gap.records += self.records;
-                gap.bytes += self.buf.len() as u64;
-                if !self.incomplete {
-                    self.failure = Some(format!(
-                        "transcript {} could not be written ({err}): it is incomplete from {} on",
-                        self.path.display(),
-                        clock(gap.from_t)
-                    ));
-                }
-                self.incomplete = true;
-            }
-        }
-        self.buf.clear();
+        let next = self
+            .spare_rx
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(FIRST_BUFFER));
+        let batch = std::mem::replace(&mut self.buf, next);
+        transcript_writer::hand_over(&self.sink, batch, self.records, &self.spare_tx);
         self.records = 0;
     }
 
-    /// The sentence about the first failed write, once.
+    /// Writes the gathered records and waits until they (and every batch handed over
+    /// before) are on disk; a failure is remembered (see [`Transcript::take_failure`]).
+    pub fn flush(&mut self) {
+        self.hand_off();
+        transcript_writer::sync();
+    }
+
+    /// The sentence about the first failed write, once (a write that failed on the writer
+    /// thread is reported at the engine's next look).
     pub fn take_failure(&mut self) -> Option<String> {
-        self.failure.take()
+        self.sink.take_failure()
     }
 
     /// Whether a write ever failed (some records are missing).
     pub fn incomplete(&self) -> bool {
-        self.incomplete
+        self.sink.incomplete()
     }
+}
+
+/// Waits until every batch handed to the writer thread so far is on disk.
+pub fn wait_for_writes() {
+    transcript_writer::sync();
 }
 
 impl Drop for Transcript {
     fn drop(&mut self) {
         self.flush();
     }
-}
-
-/// The `t` of the first record in `buf`.
-fn first_t(buf: &[u8]) -> Option<u64> {
-    let rest = buf.strip_prefix(b"{\"t\":")?;
-    let end = rest.iter().position(|b| !b.is_ascii_digit())?;
-    std::str::from_utf8(&rest[..end]).ok()?.parse().ok()
-}
-
-/// `HH:MM:SS.mmm` (UTC) of a millisecond timestamp, for messages.
-fn clock(ms: u64) -> String {
-    let s = ms / 1000;
-    format!(
-        "{:02}:{:02}:{:02}.{:03} UTC",
-        (s / 3600) % 24,
-        (s / 60) % 60,
-        s % 60,
-        ms % 1000
-    )
 }
 
 /// Writes `text` as a JSON string. Output is mostly plain text: each 16-byte block is
@@ -380,6 +330,38 @@ mod tests {
             "keep",
             "not truncated"
         );
+    }
+
+    #[test]
+    fn batches_from_many_transcripts_arrive_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths: Vec<PathBuf> = (0..4)
+            .map(|i| dir.path().join(format!("s{i}.jsonl")))
+            .collect();
+        let mut transcripts: Vec<Transcript> = paths
+            .iter()
+            .map(|p| Transcript::open(p, true).unwrap())
+            .collect();
+        for n in 0..20_000u32 {
+            for t in &mut transcripts {
+                t.data("stdout", format!("line {n}\n").as_bytes());
+                if n % 97 == 0 {
+                    t.hand_off();
+                }
+            }
+        }
+        wait_for_writes();
+        drop(transcripts);
+        for path in &paths {
+            let text = std::fs::read_to_string(path).unwrap();
+            let mut count = 0u32;
+            for (n, line) in text.lines().enumerate() {
+                let record: Value = serde_json::from_str(line).unwrap();
+                assert_eq!(record["data"], format!("line {n}\n"), "{}", path.display());
+                count += 1;
+            }
+            assert_eq!(count, 20_000);
+        }
     }
 
     #[test]

@@ -25,15 +25,11 @@ use ratatui::backend::Backend;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{LayoutArg, TuiArgs};
-use crate::engine::{Engine, Event};
+use crate::engine::Engine;
 use app::App;
 
 /// Frames per second at most; a frame is drawn only when something changed.
 const FPS: u64 = 60;
-/// Output bytes the TUI takes in per frame across all sessions (60 MiB/s at 60 fps, far
-/// more than anyone reads). A flood beyond this waits in its pipe, so the program slows down
-/// instead of sandmux eating a core; nothing is lost.
-const INGEST_PER_FRAME: usize = 1024 * 1024;
 
 /// The config the TUI should load: `--config`, or `./sandmux.toml` when no session was given.
 pub fn config_path(args: &TuiArgs) -> Option<PathBuf> {
@@ -144,7 +140,6 @@ where
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut dirty = true;
-    let mut budget = INGEST_PER_FRAME;
     // Activity ("working" turns "idle") changes with time alone: redraw once a second.
     let mut frames = 0u64;
     if let Ok(size) = terminal.size() {
@@ -152,10 +147,10 @@ where
     }
     while !app.quit {
         tokio::select! {
-            event = engine.next_event(), if budget > 0 => {
-                if let Event::Output { bytes, .. } = &event {
-                    budget = budget.saturating_sub(*bytes);
-                }
+            // Output is taken in as fast as it comes, with no cap per frame: a frame costs
+            // a millisecond or two, which the pipes (1 MiB each) and the engine's queue
+            // hold many times over, so a flooding program never waits for a frame.
+            event = engine.next_event() => {
                 app.on_engine_event(&event, engine);
                 dirty = true;
             }
@@ -168,7 +163,6 @@ where
                 None => app.quit = true,
             },
             _ = tick.tick() => {
-                budget = INGEST_PER_FRAME;
                 frames += 1;
                 if frames.is_multiple_of(FPS) {
                     dirty = true;
