@@ -3,6 +3,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use regex::bytes::Regex;
 
@@ -11,8 +12,11 @@ use regex::bytes::Regex;
 pub enum Pattern {
     /// A literal byte string (`"text"`).
     Literal(Vec<u8>),
-    /// A regular expression (`/regex/`), matched against the bytes of each line.
-    Regex(Regex),
+    /// A regular expression (`/regex/`), matched against the bytes of each line. Shared, so
+    /// that every step expecting the same regex uses one compiled regex and its one pool of
+    /// match caches (a cloned `Regex` starts an empty pool, and filling one costs more than
+    /// a turn).
+    Regex(Arc<Regex>),
     /// A regex that is a literal, perhaps anchored (`/^ack:t5$/`): it matches exactly what
     /// the regex would, searched as a literal, so it costs nothing to build.
     LiteralRegex(LiteralRegex),
@@ -91,7 +95,7 @@ fn escaped_at_end(text: &str) -> bool {
 /// every turn compiles it once.
 const CACHE_LIMIT: usize = 1024;
 thread_local! {
-    static COMPILED: RefCell<HashMap<String, Regex>> = RefCell::new(HashMap::new());
+    static COMPILED: RefCell<HashMap<String, Arc<Regex>>> = RefCell::new(HashMap::new());
 }
 
 impl Pattern {
@@ -104,7 +108,7 @@ impl Pattern {
         if let Some(regex) = COMPILED.with(|c| c.borrow().get(source).cloned()) {
             return Ok(Pattern::Regex(regex));
         }
-        let regex = Regex::new(source)?;
+        let regex = Arc::new(Regex::new(source)?);
         COMPILED.with(|c| {
             let mut cache = c.borrow_mut();
             if cache.len() >= CACHE_LIMIT {
@@ -265,7 +269,7 @@ mod tests {
             let escaped = regex::escape(&body);
             let source = format!("{}{escaped}{}", if start { "^" } else { "" }, if end { "$" } else { "" });
             let fast = Pattern::regex(&source).unwrap();
-            let slow = Pattern::Regex(Regex::new(&source).unwrap());
+            let slow = Pattern::Regex(Regex::new(&source).unwrap().into());
             proptest::prop_assert_eq!(fast.find_end(&haystack, from), slow.find_end(&haystack, from), "{} on {:?} from {}", source, haystack, from);
         }
     }

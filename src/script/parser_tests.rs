@@ -370,7 +370,7 @@ fn patterns_find_the_end_of_their_match() {
     assert_eq!(lit.find_end(b"xxabyyab", 0), Some(4));
     assert_eq!(lit.find_end(b"xxabyyab", 4), Some(8));
     assert_eq!(lit.find_end(b"xxab", 9), None);
-    let re = Pattern::Regex(Regex::new("^a").unwrap());
+    let re = Pattern::Regex(Regex::new("^a").unwrap().into());
     assert_eq!(
         re.find_end(b"aa", 1),
         None,
