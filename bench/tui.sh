@@ -5,21 +5,15 @@
 # then tmux itself showing the same 4 floods in 16 panes, for comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin sandmux
-bin=$PWD/target/release/sandmux
-work=$(mktemp -d)
-sock=sandmux-bench-$$
-trap 'tmux -L $sock kill-server 2>/dev/null || true; tmux -L $sock-b kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
-hz=$(getconf CLK_TCK)
+source bench/tui_common.sh
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # Bytes the flood producers (`yes flooding-pane-N`) have written, from /proc/PID/io.
 written() { local sum=0 pid; for pid in $(pgrep -f "^yes flooding-pane-"); do sum=$((sum + $(awk '/^wchar/ {print $2}' "/proc/$pid/io"))); done; echo "$sum"; }
 # CPU of PID over SECONDS, and how fast the floods were taken in meanwhile.
 cpu_percent() { # pid seconds
     local a b w1 w2
     a=$(cpu_ticks "$1"); w1=$(written); sleep "$2"; b=$(cpu_ticks "$1"); w2=$(written)
-    echo "$(echo "scale=1; 100 * ($b - $a) / $hz / $2" | bc)% of one core, floods taken in at $(( (w2 - w1) / $2 / 1048576 )) MiB/s"
+    echo "$(cpu_between "$a" "$b" "$2")% of one core, floods taken in at $(( (w2 - w1) / $2 / 1048576 )) MiB/s"
 }
 
 args=(-s "echo=sed -u s/^/ack:/")
@@ -36,19 +30,7 @@ echo "sandmux CPU: $(cpu_percent "$pid" 10)"
 tmux_server=$(tmux -L "$sock" display -p '#{pid}')
 echo "(the tmux server drawing sandmux's frames: $(cpu_percent "$tmux_server" 5))"
 
-# Keystroke latency: type a unique word, time until the terminal shows it.
-total=0; worst=0; n=20
-for k in $(seq 1 $n); do
-    word="k${k}x$RANDOM"
-    start=$(date +%s%N)
-    tmux -L "$sock" send-keys -t b -l "$word"
-    until tmux -L "$sock" capture-pane -p -t b | grep -q "$word"; do sleep 0.002; done
-    ms=$(( ($(date +%s%N) - start) / 1000000 ))
-    total=$((total + ms)); ((ms > worst)) && worst=$ms
-    tmux -L "$sock" send-keys -t b C-u
-    sleep 0.05
-done
-echo "keystroke to screen (through tmux): mean $((total / n)) ms, worst $worst ms over $n"
+echo "keystroke to screen (through tmux): $(keystrokes "$sock" b)"
 echo "sandmux peak RSS: $(awk '/VmHWM/ {print $2, $3}' /proc/$pid/status)"
 tmux -L "$sock" send-keys -t b C-q
 sleep 2

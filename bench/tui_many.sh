@@ -8,18 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sessions=${1:-200}
 printing=${2:-20}
-cargo build --release --quiet --bin sandmux
-bin=$PWD/target/release/sandmux
-work=$(mktemp -d)
-sock=sandmux-many-$$
-trap 'tmux -L $sock kill-server 2>/dev/null || true; tmux -L $sock-b kill-server 2>/dev/null || true; rm -rf "$work"' EXIT
-hz=$(getconf CLK_TCK)
-
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+source bench/tui_common.sh
 cpu_percent() { # pid seconds
     local a b
     a=$(cpu_ticks "$1"); sleep "$2"; b=$(cpu_ticks "$1")
-    echo "scale=1; 100 * ($b - $a) / $hz / $2" | bc
+    cpu_between "$a" "$b" "$2"
 }
 
 printer='i=0; while :; do i=$((i+1)); echo "line $i from a busy session"; sleep 0.1; done'
@@ -31,21 +24,6 @@ for i in $(seq 1 "$sessions"); do
         printf '[[session]]\nname = "s%03d"\ngroup = "fleet-%d"\ncommand = ["cat"]\n' "$i" $((i % 10))
     fi
 done > "$config"
-
-keystrokes() { # tmux socket, target: mean and worst ms of 20 typed words
-    local total=0 worst=0 n=20 word start ms
-    for k in $(seq 1 $n); do
-        word="k${k}x$RANDOM"
-        start=$(date +%s%N)
-        tmux -L "$1" send-keys -t "$2" -l "$word"
-        until tmux -L "$1" capture-pane -p -t "$2" | grep -q "$word"; do sleep 0.002; done
-        ms=$(( ($(date +%s%N) - start) / 1000000 ))
-        total=$((total + ms)); ((ms > worst)) && worst=$ms
-        tmux -L "$1" send-keys -t "$2" C-u
-        sleep 0.05
-    done
-    echo "mean $((total / n)) ms, worst $worst ms over $n"
-}
 
 for layout in list tiles; do
     tmux -L "$sock" new-session -d -s b -x 200 -y 60 "$bin --layout $layout --config $config --log-file $work/tui.log"
