@@ -339,3 +339,33 @@ async fn clicks_focus_rows_fold_headers_and_pick_tiles() {
     app.on_terminal_event(click(60, 15), &mut engine);
     assert_eq!(app.panes[app.focus].name, "agent-1");
 }
+
+#[tokio::test]
+async fn tiny_terminals_draw_every_layout_and_overlay_without_panicking() {
+    let (mut engine, mut app) = fleet_app(LayoutSetting::List).await;
+    for layout in [LayoutSetting::List, LayoutSetting::Tiles] {
+        app.layout_setting = layout;
+        for (w, h) in [(1, 1), (2, 3), (10, 4), (30, 8), (41, 9), (80, 2)] {
+            draw(&mut app, &engine, w, h);
+            app.on_key(ctrl('g'), &mut engine);
+            app.on_key(key(KeyCode::Char('a')), &mut engine);
+            draw(&mut app, &engine, w, h);
+            app.on_key(key(KeyCode::Esc), &mut engine);
+            for code in [
+                KeyCode::Down,
+                KeyCode::PageDown,
+                KeyCode::End,
+                KeyCode::Left,
+            ] {
+                app.on_key(key(code), &mut engine);
+                draw(&mut app, &engine, w, h);
+            }
+            app.on_terminal_event(click(0, 0), &mut engine);
+            app.on_key(
+                KeyEvent::new(KeyCode::PageDown, KeyModifiers::CONTROL),
+                &mut engine,
+            );
+            draw(&mut app, &engine, w, h);
+        }
+    }
+}

@@ -72,7 +72,7 @@ pub enum Row {
 
 /// The list and the pane beside it.
 pub fn split(area: Rect) -> [Rect; 2] {
-    let width = (area.width * 3 / 10).clamp(24.min(area.width / 2), 60);
+    let width = ((u32::from(area.width) * 3 / 10) as u16).clamp(24.min(area.width / 2), 60);
     [
         Rect { width, ..area },
         Rect {
@@ -461,5 +461,9 @@ mod tests {
         assert_eq!((list.width, pane.width), (15, 15));
         let [list, _] = split(Rect::new(0, 0, 300, 10));
         assert_eq!(list.width, 60);
+        let [list, pane] = split(Rect::new(0, 0, u16::MAX, 10));
+        assert_eq!((list.width, pane.width), (60, u16::MAX - 60));
+        let [list, pane] = split(Rect::new(0, 0, 0, 0));
+        assert_eq!((list.width, pane.width), (0, 0));
     }
 }
