@@ -16,7 +16,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileTypeExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -44,7 +44,6 @@ const FIRST_BUFFER: usize = 16 * 1024;
 /// keeps the file whole when a write fails.
 #[derive(Debug)]
 pub struct Transcript {
-    path: PathBuf,
     sink: Arc<Sink>,
     buf: Vec<u8>,
     /// Records in `buf`.
@@ -96,7 +95,6 @@ impl Transcript {
         }
         let (spare_tx, spare_rx) = channel();
         Ok(Transcript {
-            path: path.to_path_buf(),
             sink: Sink::new(path.to_path_buf(), file, meta.len()),
             buf: Vec::with_capacity(FIRST_BUFFER),
             records: 0,
@@ -106,7 +104,7 @@ impl Transcript {
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.sink.path()
     }
 
     /// Records bytes that went in (`stdin`) or came out (`stdout`, `stderr`).
@@ -263,6 +261,7 @@ pub fn record_bytes(record: &Value) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     #[test]
     fn records_round_trip_exact_bytes() {

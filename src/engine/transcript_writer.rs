@@ -62,6 +62,10 @@ impl Sink {
         })
     }
 
+    pub(super) fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+
     /// The sentence about the first failed write, once.
     pub(super) fn take_failure(&self) -> Option<String> {
         if !self.failed.swap(false, Ordering::AcqRel) {

@@ -108,6 +108,16 @@ impl App {
         }
     }
 
+    /// Whether the session list is on screen (the list layout, not zoomed).
+    pub fn list_shown(&self) -> bool {
+        self.layout() == LayoutKind::List && !self.zoomed
+    }
+
+    /// Whether keys go to the session list first.
+    pub fn list_has_keys(&self) -> bool {
+        self.list_shown() && self.list.keys
+    }
+
     /// F11: the other layout, from now on.
     pub fn toggle_layout(&mut self) {
         self.layout_setting = match self.layout() {

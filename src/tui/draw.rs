@@ -297,7 +297,7 @@ impl App {
                 Span::styled(format!(" {message}"), Style::default().fg(Color::Yellow))
             }
             (None, None) => Span::styled(
-                if self.layout() == super::app::LayoutKind::List && self.list.keys && !self.zoomed {
+                if self.list_has_keys() {
                     " ↑↓ choose · type or Enter to reply · Ctrl-G jump · Ctrl-N next needing you · F11 tiles · F1 help"
                 } else {
                     " F1 help · Tab next · Ctrl-G jump · F11 layout · Enter send · Ctrl-F search · Ctrl-Q quit"

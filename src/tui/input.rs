@@ -74,7 +74,7 @@ impl App {
             Some(action) => self.act(action, key, engine),
             None => {
                 if key.code == KeyCode::Esc {
-                    let in_list = self.layout() == LayoutKind::List && !self.zoomed;
+                    let in_list = self.list_shown();
                     match self.focused() {
                         Some(pane) if pane.search.is_some() => pane.search = None,
                         // Esc in the editor hands the keys back to the list.
@@ -287,11 +287,6 @@ impl App {
         {
             search.current = None;
         }
-    }
-
-    /// Whether keys go to the session list first.
-    fn list_has_keys(&self) -> bool {
-        self.layout() == LayoutKind::List && !self.zoomed && self.list.keys
     }
 
     /// Marks every session of `group` for broadcast, or unmarks them when all are marked.
