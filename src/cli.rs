@@ -76,6 +76,11 @@ pub struct TuiArgs {
     /// and the list from 9); F11 switches.
     #[arg(long, value_enum, value_name = "LAYOUT")]
     pub layout: Option<LayoutArg>,
+
+    /// Record what you do as a script: `sandmux run FILE.smx [--config ...]` plays it back
+    /// (written as you go).
+    #[arg(long, value_name = "FILE.smx")]
+    pub record: Option<PathBuf>,
 }
 
 /// `--layout`.
@@ -129,6 +134,12 @@ pub enum CommandLine {
     /// Drive a running sandmux through its control socket (one operation per call).
     #[command(after_help = CTL_EXAMPLES)]
     Ctl(CtlArgs),
+    /// Open transcripts read-only in the TUI and play them back.
+    #[command(after_help = REPLAY_EXAMPLES)]
+    Replay(ReplayArgs),
+    /// Compare two transcripts of the same script turn by turn.
+    #[command(after_help = DIFF_EXAMPLES)]
+    Diff(DiffArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  sandmux completions bash > ~/.local/share/bash-completion/completions/sandmux"
@@ -169,6 +180,86 @@ pub struct RunArgs {
     /// Control socket path (default: $XDG_RUNTIME_DIR/sandmux/PID.sock).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
+
+    /// Compare each session's transcript with DIR/NAME.jsonl (as `sandmux diff` does); a
+    /// divergence fails the run.
+    #[arg(long, value_name = "DIR")]
+    pub golden: Option<PathBuf>,
+
+    /// With --golden: write this run's transcripts as the golden ones instead of comparing.
+    #[arg(long, requires = "golden")]
+    pub update: bool,
+
+    /// With --golden: also ignore this record field or JSON field, or what a /REGEX/ matches.
+    #[arg(long, value_name = "FIELD|/REGEX/", requires = "golden")]
+    pub ignore: Vec<String>,
+}
+
+const REPLAY_EXAMPLES: &str = "\
+A DIR means every DIR/NAME.jsonl in it, one pane per session. Keys: Space pauses and plays,
+n steps the focused session one turn (its input and the output that followed), s switches
+the speed (original pace, 10x, all at once); search, filter, views and scrolling work as
+in a live session. Nothing is sent anywhere: the sessions are not run.
+
+Examples:
+  sandmux replay logs/
+  sandmux replay logs/agent.jsonl --speed 10
+  sandmux replay logs/ --speed all";
+
+const DIFF_EXAMPLES: &str = "\
+Timestamps, pids, progress events and the volatile fields of stream-json agents (session_id,
+uuid, request_id, durations, costs, timestamp; --strict keeps them) are ignored. Output is
+compared per stream, line by line, so how the pipes chunked it does not matter.
+
+Exit status: 0 the same, 1 they differ (the first divergence is printed), 2 bad input.
+
+Examples:
+  sandmux diff before/echo.jsonl after/echo.jsonl
+  sandmux diff a.jsonl b.jsonl --ignore '/\\d+ms/' --ignore request_id
+  sandmux diff a.jsonl b.jsonl --json | jq .turn";
+
+/// Options of `sandmux replay`.
+#[derive(Debug, Args, Clone)]
+pub struct ReplayArgs {
+    /// Transcripts: DIR (every .jsonl in it) or FILE.jsonl, one or more.
+    #[arg(required = true, value_name = "DIR|FILE.jsonl")]
+    pub paths: Vec<PathBuf>,
+
+    /// The pace at start: 1 (as recorded), 10, any factor, or `all` (everything at once).
+    #[arg(long, default_value = "1", value_name = "FACTOR|all")]
+    pub speed: String,
+
+    /// Start paused (Space plays, n steps a turn).
+    #[arg(long)]
+    pub paused: bool,
+
+    /// Log file (default: sandmux.log in the user's state directory).
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+/// Options of `sandmux diff`.
+#[derive(Debug, Args, Clone)]
+pub struct DiffArgs {
+    /// The first transcript (the expected one).
+    #[arg(value_name = "A.jsonl")]
+    pub a: PathBuf,
+
+    /// The second transcript.
+    #[arg(value_name = "B.jsonl")]
+    pub b: PathBuf,
+
+    /// Also ignore this record field or JSON field (any depth), or what a /REGEX/ matches.
+    #[arg(long, value_name = "FIELD|/REGEX/")]
+    pub ignore: Vec<String>,
+
+    /// Compare the volatile stream-json fields too.
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `sandmux serve`.

@@ -47,7 +47,29 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     };
 
-    let options = Config::engine_options(config.as_ref(), args.transcript_dir.clone());
+    let ignore = match crate::history::turns::Ignore::from_args(&args.ignore, false) {
+        Ok(ignore) => ignore,
+        Err(err) => {
+            crate::say!("sandmux: {err}");
+            return EXIT_INVALID;
+        }
+    };
+    // --golden needs transcripts: in a directory of this run's own when none was given.
+    let scratch = match (&args.golden, &args.transcript_dir) {
+        (Some(_), None) => match tempfile::Builder::new().prefix("sandmux-golden-").tempdir() {
+            Ok(dir) => Some(dir),
+            Err(err) => {
+                crate::say!("sandmux: cannot make a directory for the transcripts: {err}");
+                return 1;
+            }
+        },
+        _ => None,
+    };
+    let transcript_dir = args
+        .transcript_dir
+        .clone()
+        .or_else(|| scratch.as_ref().map(|d| d.path().to_path_buf()));
+    let options = Config::engine_options(config.as_ref(), transcript_dir.clone());
     let mut engine = crate::startup::engine(options);
     let mut config_ids = Vec::new();
     for spec in config.iter().flat_map(|c| c.sessions.iter()) {
@@ -104,7 +126,30 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     }
     outcome.transcript_incomplete = engine.sessions().any(|(_, s)| s.transcript_incomplete());
-    finish(&args, &script_name, &outcome, &engine)
+    let golden = match (&args.golden, &transcript_dir) {
+        (Some(dir), Some(transcripts)) => {
+            let sessions: Vec<(String, std::path::PathBuf)> = engine
+                .sessions()
+                .map(|(_, s)| {
+                    let name = s.spec.name.clone();
+                    let path = transcripts.join(format!("{name}.jsonl"));
+                    (name, path)
+                })
+                .collect();
+            use std::io::IsTerminal;
+            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            crate::history::golden::check(
+                dir,
+                &sessions,
+                args.update,
+                &ignore,
+                colour,
+                scratch.is_some(),
+            )
+        }
+        _ => Vec::new(),
+    };
+    finish(&args, &script_name, &outcome, &engine, &golden)
 }
 
 fn finish(
@@ -112,6 +157,7 @@ fn finish(
     script_name: &str,
     outcome: &crate::script::runner::RunOutcome,
     engine: &Engine,
+    golden: &[crate::history::golden::Outcome],
 ) -> i32 {
     for step in outcome
         .steps
@@ -120,10 +166,30 @@ fn finish(
     {
         crate::say!("{}", report::failure_text(script_name, step).trim_end());
     }
+    for g in golden {
+        if let Some(message) = &g.message {
+            let head = if g.failed() { "GOLDEN FAIL" } else { "golden" };
+            crate::say!("{head} {}: {}", g.session, message.trim_end());
+        }
+    }
     crate::say!("{}", report::summary_line(script_name, outcome));
     let mut code = report::exit_code(outcome);
+    let golden_failed = golden.iter().filter(|g| g.failed()).count();
+    if golden_failed > 0 {
+        crate::say!(
+            "FAIL {script_name}: {golden_failed} of {} transcripts differ from the golden ones",
+            golden.len()
+        );
+        if code == 0 || code == 3 {
+            code = 1;
+        }
+    }
     if args.report == Some(ReportFormat::Json) {
-        let value = report::json_report(script_name, outcome, report::sessions_json(engine));
+        let mut value = report::json_report(script_name, outcome, report::sessions_json(engine));
+        if args.golden.is_some() {
+            value["golden"] = golden.iter().map(|g| g.json()).collect();
+            value["exit_code"] = code.into();
+        }
         crate::out!("{value}");
     }
     if let Some(path) = &args.junit

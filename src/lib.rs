@@ -4,7 +4,9 @@
 //! - [`engine`] owns sessions, scrollback and transcripts and knows nothing of terminals;
 //! - [`backend`] starts sessions (local processes, microsandbox execs);
 //! - [`script`] parses and runs headless turn-by-turn scripts against the engine;
-//! - [`tui`] is the interactive front end (the only place that touches the terminal).
+//! - [`tui`] is the interactive front end (the only place that touches the terminal);
+//! - [`history`] reads transcripts back (`diff`, `--golden`), [`replay`] plays them in the
+//!   TUI, and [`record`] writes what a TUI user does as a script.
 
 pub mod backend;
 pub mod cli;
@@ -14,8 +16,10 @@ pub mod demo_agent;
 pub mod doctor;
 pub mod engine;
 pub mod headless;
+pub mod history;
 pub mod matcher;
 pub mod protocol;
+pub mod record;
 pub mod say;
 pub mod script;
 pub mod serve;

@@ -53,6 +53,8 @@ fn main() {
                 sandmux::serve::run(args, interrupt).await
             })
         }
+        Some(CommandLine::Diff(args)) => sandmux::history::diff::run(&args),
+        Some(CommandLine::Replay(_)) => todo!(),
         Some(CommandLine::Ctl(args)) => runtime.block_on(sandmux::control::client::run(args)),
         Some(CommandLine::Run(args)) => {
             init_stderr_logging();

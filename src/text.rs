@@ -48,6 +48,45 @@ pub fn neutralise(message: &str) -> String {
         .join("\n")
 }
 
+/// Writes bytes as a double-quoted string that [`unquote`] reads back exactly: printable text
+/// as it is, `\"` and `\\`, the named escapes, and `\xNN` for every other control character
+/// and byte of invalid UTF-8.
+pub fn quote(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 2);
+    out.push('"');
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\0' => out.push_str("\\0"),
+                '\x1b' => out.push_str("\\e"),
+                c if (c as u32) < 0x80 && c.is_control() => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c if c.is_control()
+                    || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') =>
+                {
+                    // Written as its UTF-8 bytes, so the script shows no invisible characters.
+                    let mut buf = [0u8; 4];
+                    for b in c.encode_utf8(&mut buf).bytes() {
+                        let _ = write!(out, "\\x{b:02x}");
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Reads one double-quoted string at the start of `text` (which starts with `"`), with the
 /// escapes sandmux scripts know: `\n \t \r \0 \e \\ \" \xNN`. Returns the bytes and how
 /// many bytes of `text` it used; an error gives the byte offset in `text` it is about.
@@ -119,6 +158,24 @@ mod tests {
         let out = printable(b"\x1b]0;pwned\x07\x1b[?1049h\x1b[31mred\x9b");
         assert!(!out.chars().any(|c| c.is_control()), "{out:?}");
         assert_eq!(out, "\\e]0;pwned\\x07\\e[?1049h\\e[31mred\\x9b");
+    }
+
+    #[test]
+    fn quote_and_unquote_round_trip_every_byte() {
+        let mut samples: Vec<Vec<u8>> = vec![
+            b"plain".to_vec(),
+            b"q\"b\\n\n t\t r\r z\0 e\x1b del\x7f".to_vec(),
+            "é ☃ \u{85} \u{202e}".as_bytes().to_vec(),
+            vec![0xff, 0xfe, b'a', 0xc3],
+        ];
+        samples.push((0u8..=255).collect());
+        for bytes in samples {
+            let quoted = quote(&bytes);
+            assert!(!quoted.chars().any(|c| c.is_control()), "{quoted}");
+            let (back, used) = unquote(&quoted).unwrap();
+            assert_eq!(back, bytes, "{quoted}");
+            assert_eq!(used, quoted.len());
+        }
     }
 
     #[test]

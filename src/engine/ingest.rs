@@ -53,7 +53,11 @@ impl Engine {
             }
             BackendEvent::Started { pid } => {
                 let command = session.spec.program.argv();
-                session.record_event("started", json!({"pid": pid, "command": command}));
+                let mut fields = json!({"pid": pid, "command": command});
+                if session.spec.protocol != Protocol::Raw {
+                    fields["protocol"] = json!(session.spec.protocol.as_str());
+                }
+                session.record_event("started", fields);
                 if !current {
                     return None;
                 }

@@ -6,6 +6,7 @@ pub mod report;
 pub mod runner;
 pub mod scan;
 pub mod tail;
+pub mod vars;
 
 pub use parser::{
     JsonOp, ParseError, Pattern, Step, StepKind, parse_json_predicate, parse_pattern, parse_script,

@@ -11,13 +11,14 @@
 //!
 //! Errors carry the line and column (1-based, counted in characters) of what is wrong.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 pub use crate::matcher::{JsonOp, Pattern};
 
 use super::cursor::Cursor;
 pub use super::cursor::ParseError;
+use super::vars;
 use crate::engine::{Protocol, SessionSpec, Stream, parse_signal};
 use crate::units::parse_duration;
 
@@ -72,6 +73,14 @@ pub struct Step {
     /// The step as written (trimmed), for messages and reports.
     pub text: String,
     pub kind: StepKind,
+    /// The variables (`${NAME}`, bound by an earlier capture) the step uses, expanded when
+    /// it runs.
+    pub uses: Vec<String>,
+    /// For an `expect` regex that uses variables: the regex as written, compiled when the
+    /// step runs with the values escaped.
+    pub template: Option<String>,
+    /// The names this step's `expect` regex captures (`(?<id>...)`): bound for later steps.
+    pub captures: Vec<String>,
 }
 
 impl Step {
@@ -99,6 +108,7 @@ pub fn parse_script(source: &str, known_sessions: &[SessionSpec]) -> Result<Vec<
         .map(|s| (s.name.clone(), s.protocol))
         .collect();
     let mut steps = Vec::new();
+    let mut bound = HashSet::new();
     for (index, raw) in source.split('\n').enumerate() {
         let line_no = index + 1;
         let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -107,10 +117,11 @@ pub fn parse_script(source: &str, known_sessions: &[SessionSpec]) -> Result<Vec<
         if cursor.at_end() || cursor.peek() == Some('#') {
             continue;
         }
-        let step = parse_step(&mut cursor, &declared)?;
+        let step = parse_step(&mut cursor, &declared, &bound)?;
         if let StepKind::Session(spec) = &step.kind {
             declared.insert(spec.name.clone(), spec.protocol);
         }
+        bound.extend(step.captures.iter().cloned());
         steps.push(step);
     }
     Ok(steps)
@@ -119,8 +130,13 @@ pub fn parse_script(source: &str, known_sessions: &[SessionSpec]) -> Result<Vec<
 /// The sessions declared so far, with the protocol each speaks.
 type Declared = HashMap<String, Protocol>;
 
-fn parse_step(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Step, ParseError> {
+fn parse_step(
+    cursor: &mut Cursor<'_>,
+    declared: &Declared,
+    bound: &HashSet<String>,
+) -> Result<Step, ParseError> {
     let text = cursor.line.trim().to_string();
+    let mut template = None;
     let line = cursor.line_no;
     let keyword_col = cursor.col();
     let keyword = cursor.word();
@@ -144,7 +160,11 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Step, Pars
             cursor.end_of_step()?;
             StepKind::Send { session, bytes }
         }
-        "expect" => parse_expect(cursor, declared)?,
+        "expect" => {
+            let (kind, source) = parse_expect(cursor, declared, bound)?;
+            template = source;
+            kind
+        }
         "expect-json" => parse_expect_json(cursor, declared)?,
         "turn" => {
             let name_col = {
@@ -276,7 +296,30 @@ fn parse_step(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<Step, Pars
             ));
         }
     };
-    Ok(Step { line, text, kind })
+    let (uses, captures) = match &kind {
+        StepKind::Send { bytes, .. } => (vars::uses(bytes, bound), Vec::new()),
+        StepKind::Turn { text, .. } => (vars::uses(text.as_bytes(), bound), Vec::new()),
+        StepKind::Expect { pattern, .. } => match (&template, pattern) {
+            (Some(source), _) => (vars::uses(source.as_bytes(), bound), Vec::new()),
+            (None, Pattern::Literal(bytes)) => (vars::uses(bytes, bound), Vec::new()),
+            (None, pattern) => (
+                Vec::new(),
+                pattern
+                    .regex_source()
+                    .map(vars::captured)
+                    .unwrap_or_default(),
+            ),
+        },
+        _ => (Vec::new(), Vec::new()),
+    };
+    Ok(Step {
+        line,
+        text,
+        kind,
+        uses,
+        template,
+        captures,
+    })
 }
 
 /// `session NAME [key=value ...]: COMMAND LINE`, through the one session-spec builder.
@@ -297,7 +340,13 @@ fn parse_session(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKin
     Ok(StepKind::Session(spec))
 }
 
-fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
+/// `expect NAME [stdout|stderr] PATTERN [within DURATION]`, and the regex as written when it
+/// uses variables.
+fn parse_expect(
+    cursor: &mut Cursor<'_>,
+    declared: &Declared,
+    bound: &HashSet<String>,
+) -> Result<(StepKind, Option<String>), ParseError> {
     let session = session_ref(cursor, declared)?;
     cursor.skip_ws();
     let mut stream = None;
@@ -308,27 +357,41 @@ fn parse_expect(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind
         _ => cursor.pos = save,
     }
     cursor.skip_ws();
-    let pattern = pattern(cursor)?;
+    let (pattern, template) = pattern(cursor, bound)?;
     let within = optional_within(cursor, " after the pattern")?;
-    Ok(StepKind::Expect {
+    let kind = StepKind::Expect {
         session,
         stream,
         pattern,
         within,
-    })
+    };
+    Ok((kind, template))
 }
 
-/// A `"literal"` or a `/regex/`.
-fn pattern(cursor: &mut Cursor<'_>) -> Result<Pattern, ParseError> {
+/// A `"literal"` or a `/regex/`; for a regex that uses variables of `bound`, also the regex
+/// as written (it is checked here with each variable standing for a letter).
+fn pattern(
+    cursor: &mut Cursor<'_>,
+    bound: &HashSet<String>,
+) -> Result<(Pattern, Option<String>), ParseError> {
     let pattern_col = cursor.col();
     Ok(match cursor.peek() {
-        Some('"') => Pattern::Literal(cursor.quoted()?),
+        Some('"') => (Pattern::Literal(cursor.quoted()?), None),
         Some('/') => {
             let source = cursor.regex_literal()?;
-            Pattern::regex(&source).map_err(|err| {
+            let uses = vars::uses(source.as_bytes(), bound);
+            let checked = if uses.is_empty() {
+                source.clone()
+            } else {
+                let stand_ins = uses.iter().map(|n| (n.clone(), "x".to_string())).collect();
+                String::from_utf8_lossy(&vars::expand(source.as_bytes(), &stand_ins, true))
+                    .into_owned()
+            };
+            let compiled = Pattern::regex(&checked).map_err(|err| {
                 let why = crate::text::regex_error(&err);
                 cursor.error_at(pattern_col, format!("invalid regex /{source}/: {why}"))
-            })?
+            })?;
+            (compiled, (!uses.is_empty()).then_some(source))
         }
         None => return Err(cursor.error("expected a pattern: \"literal\" or /regex/")),
         Some(_) => {
@@ -344,7 +407,7 @@ fn pattern(cursor: &mut Cursor<'_>) -> Result<Pattern, ParseError> {
 pub fn parse_pattern(text: &str) -> Result<Pattern, ParseError> {
     let mut cursor = Cursor::new(text, 1);
     cursor.skip_ws();
-    let pattern = pattern(&mut cursor)?;
+    let (pattern, _) = pattern(&mut cursor, &HashSet::new())?;
     cursor.end_of_step()?;
     Ok(pattern)
 }

@@ -79,6 +79,8 @@ pub struct Runner<'e> {
     last_turn: Option<TurnResult>,
     /// Called with a sentence sandmux must tell at once (a transcript that failed).
     on_notice: Box<dyn FnMut(&str) + 'e>,
+    /// The variables bound by capture steps so far.
+    values: HashMap<String, String>,
 }
 
 /// Receives a session's name and what it is doing while it starts.
@@ -101,6 +103,7 @@ impl<'e> Runner<'e> {
             on_progress: Box::new(|_, _| {}),
             last_turn: None,
             on_notice: Box::new(|_| {}),
+            values: HashMap::new(),
         }
     }
 
@@ -178,7 +181,7 @@ impl<'e> Runner<'e> {
                     let error = match failure {
                         Failure::Step(why) => {
                             end = RunEnd::Failed;
-                            why
+                            super::vars::with_values(why, &step.uses, &self.values)
                         }
                         Failure::Interrupted(signal) => {
                             end = RunEnd::Interrupted(signal);
@@ -223,9 +226,21 @@ impl<'e> Runner<'e> {
         }
     }
 
+    /// The variables bound so far (`${NAME}`).
+    pub fn values(&self) -> &HashMap<String, String> {
+        &self.values
+    }
+
     async fn step(&mut self, step: &Step) -> Result<(), Failure> {
         self.check_interrupt()?;
-        match &step.kind {
+        let expanded;
+        let kind = if step.uses.is_empty() {
+            &step.kind
+        } else {
+            expanded = super::vars::expand_step(step, &self.values).map_err(Failure::Step)?;
+            &expanded
+        };
+        match kind {
             StepKind::Session(spec) => {
                 let id = self
                     .engine
@@ -274,7 +289,8 @@ impl<'e> Runner<'e> {
             } => {
                 let id = self.id(session)?;
                 let within = within.unwrap_or(self.timeout);
-                self.expect(id, *stream, pattern, within).await
+                self.expect(id, *stream, pattern, within, &step.captures)
+                    .await
             }
             StepKind::Wait {
                 session,
@@ -334,15 +350,16 @@ impl<'e> Runner<'e> {
                     text: text.clone(),
                 })?;
                 let timed_out = format!("no result event within {}", format_duration(within));
-                let (seq, value) = self
+                let (_, value) = self
                     .wait_json_line(id, from, deadline, timed_out, |v| {
                         stream_json::event_type(v) == Some("result")
                     })
                     .await?;
+                // The steps after a turn look at what the agent said in it, from its start.
                 self.cursors.insert(
                     id,
                     Cursor {
-                        seq: seq + 1,
+                        seq: from,
                         offset: 0,
                     },
                 );
@@ -543,6 +560,7 @@ impl<'e> Runner<'e> {
         stream: Option<Stream>,
         pattern: &Pattern,
         within: Duration,
+        captures: &[String],
     ) -> Result<(), Failure> {
         let deadline = Instant::now() + within;
         let mut cursor = self.cursors.get(&id).copied().unwrap_or_default();
@@ -553,6 +571,18 @@ impl<'e> Runner<'e> {
                 .session(id)
                 .ok_or_else(|| Failure::Step("no such session".into()))?;
             if let Some(found) = scan.find(&session.scrollback, &mut cursor, stream, pattern) {
+                if let (Pattern::Regex(regex), Some((seq, from)), false) =
+                    (pattern, scan.matched, captures.is_empty())
+                    && let Some(line) = session.scrollback.get(seq)
+                    && let Some(groups) = regex.captures_at(line.bytes, from)
+                {
+                    for name in captures {
+                        if let Some(m) = groups.name(name) {
+                            let value = String::from_utf8_lossy(m.as_bytes()).into_owned();
+                            self.values.insert(name.clone(), value);
+                        }
+                    }
+                }
                 self.cursors.insert(id, found);
                 return Ok(());
             }

@@ -19,6 +19,8 @@ pub struct Scan {
     /// Lines looked at while they were open, to look at again.
     reopen: Vec<u64>,
     first: bool,
+    /// The line of the last match and where in it the search began (for captures).
+    pub matched: Option<(u64, usize)>,
 }
 
 impl Scan {
@@ -27,6 +29,7 @@ impl Scan {
             checked_upto: cursor.seq,
             reopen: Vec::new(),
             first: true,
+            matched: None,
         }
     }
 
@@ -53,6 +56,7 @@ impl Scan {
         candidates.extend(self.checked_upto.max(scrollback.first_seq())..scrollback.end_seq());
         self.checked_upto = scrollback.end_seq();
         let mut best: Option<Cursor> = None;
+        let mut best_from = 0;
         for seq in candidates {
             let Some(line) = scrollback.get(seq) else {
                 continue;
@@ -73,12 +77,16 @@ impl Scan {
             }
             let from = if seq == cursor.seq { cursor.offset } else { 0 };
             match pattern.find_end(line.bytes, from) {
-                Some(end) => best = Some(Cursor { seq, offset: end }),
+                Some(end) => {
+                    best = Some(Cursor { seq, offset: end });
+                    best_from = from;
+                }
                 None if line.is_open() => self.reopen.push(seq),
                 None => {}
             }
         }
         let found = best?;
+        self.matched = Some((found.seq, best_from));
         let line = scrollback.get(found.seq)?;
         // A match at the end of a finished line moves on to the next line.
         Some(if found.offset >= line.bytes.len() && !line.is_open() {

@@ -67,6 +67,8 @@ pub struct App {
     pub alerts: Alerts,
     /// Alert bytes for the terminal, written after the next frame.
     pending_alerts: Vec<u8>,
+    /// `--record`: writes what the user does as a script.
+    pub recorder: Option<crate::record::Recorder>,
 }
 
 impl App {
@@ -91,6 +93,7 @@ impl App {
             picker: None,
             alerts: Alerts::OFF,
             pending_alerts: Vec::new(),
+            recorder: None,
         };
         if let Some(first) = app.order().first() {
             app.set_focus(*first);
@@ -263,6 +266,12 @@ impl App {
 
     /// Applies what the engine reports.
     pub fn on_engine_event(&mut self, event: &Event, engine: &Engine) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.event(event, engine);
+            if let Some(failure) = recorder.take_failure() {
+                self.sticky = Some(failure);
+            }
+        }
         let name = |id: usize| {
             engine
                 .session(id)
@@ -405,11 +414,19 @@ impl App {
     }
 
     pub(super) fn command(&mut self, engine: &mut Engine, command: Command) {
+        let recorded = self.recorder.is_some().then(|| command.clone());
         match engine.apply(command) {
             Ok(Some(Event::Warning { message, .. })) => {
                 self.set_status(printable(message.as_bytes()))
             }
-            Ok(_) => {}
+            Ok(_) => {
+                if let (Some(recorder), Some(command)) = (self.recorder.as_mut(), recorded) {
+                    recorder.command(&command, engine);
+                    if let Some(failure) = recorder.take_failure() {
+                        self.sticky = Some(failure);
+                    }
+                }
+            }
             Err(err) => self.set_status(err.to_string()),
         }
     }

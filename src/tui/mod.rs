@@ -59,6 +59,15 @@ pub async fn run(args: TuiArgs) -> i32 {
             return 2;
         }
     };
+    let config_names: Vec<String> = config
+        .iter()
+        .flat_map(|c| c.sessions.iter().map(|s| s.name.clone()))
+        .collect();
+    let adhoc: Vec<String> = specs
+        .iter()
+        .map(|s| s.name.clone())
+        .filter(|n| !config_names.contains(n))
+        .collect();
     let transcript_dir = args.common.transcript_dir.clone();
     let mut engine = match crate::startup::engine_with(config.as_ref(), transcript_dir, specs) {
         Ok(engine) => engine,
@@ -76,6 +85,19 @@ pub async fn run(args: TuiArgs) -> i32 {
     };
     tracing::info!(sessions = engine.sessions().count(), "TUI starting");
     let mut app = App::new(&engine);
+    if let Some(path) = &args.record {
+        let config = config_path(&args);
+        match crate::record::Recorder::create(path, config.as_deref(), &engine, &adhoc) {
+            Ok(recorder) => {
+                app.set_status(format!("recording to {}", path.display()));
+                app.recorder = Some(recorder);
+            }
+            Err(err) => {
+                crate::say!("sandmux: cannot record to {}: {err}", path.display());
+                return 2;
+            }
+        }
+    }
     let settings = config.as_ref().map(|c| c.settings).unwrap_or_default();
     app.layout_setting = args.layout.map_or(settings.layout, LayoutArg::setting);
     app.alerts = attention::Alerts {
@@ -103,6 +125,9 @@ pub async fn run(args: TuiArgs) -> i32 {
         &mut std::io::stdout(),
     )
     .await;
+    if let Some(recorder) = app.recorder.as_mut() {
+        recorder.finish(&engine);
+    }
     app.set_status("stopping sessions…");
     let _ = guard.terminal.draw(|frame| app.draw(frame, &engine));
     engine.shutdown(Duration::from_secs(3)).await;

@@ -1,0 +1,224 @@
+//! `sandmux diff A.jsonl B.jsonl` and `sandmux run --golden`: two transcripts of the same
+//! script compared turn by turn (see [`super::turns`]), and the first divergence shown with
+//! its turn, its input and both outputs.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+use similar::{ChangeTag, TextDiff};
+
+use super::Transcript;
+use super::turns::{Ignore, Item, Normal, normalise};
+use crate::text::printable;
+
+/// Where two transcripts first differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Divergence {
+    /// The turn (0: before the first input) where A and B part, by A's count.
+    pub turn: usize,
+    /// What differs first: `input`, `stdout`, `stderr` or `event`.
+    pub what: &'static str,
+    /// The first differing item on each side (`None`: that side has no more).
+    pub a: Option<String>,
+    pub b: Option<String>,
+    /// The turn the differing item has in B.
+    pub b_turn: usize,
+}
+
+/// The first divergence of `a` from `b`, if any.
+pub fn compare(a: &Normal, b: &Normal) -> Option<Divergence> {
+    let mut found: Vec<Divergence> = Vec::new();
+    let inputs = a.inputs.iter().zip(&b.inputs).position(|(x, y)| x != y);
+    let inputs = inputs
+        .or_else(|| (a.inputs.len() != b.inputs.len()).then(|| a.inputs.len().min(b.inputs.len())));
+    if let Some(i) = inputs {
+        found.push(Divergence {
+            turn: i + 1,
+            what: "input",
+            a: a.inputs.get(i).cloned(),
+            b: b.inputs.get(i).cloned(),
+            b_turn: i + 1,
+        });
+    }
+    for (what, x, y) in [
+        ("stdout", &a.stdout, &b.stdout),
+        ("stderr", &a.stderr, &b.stderr),
+        ("event", &a.events, &b.events),
+    ] {
+        if let Some(d) = first_difference(what, x, y) {
+            found.push(d);
+        }
+    }
+    found.into_iter().min_by_key(|d| d.turn.min(d.b_turn))
+}
+
+fn first_difference(what: &'static str, a: &[Item], b: &[Item]) -> Option<Divergence> {
+    let at = a.iter().zip(b).position(|(x, y)| x.text != y.text);
+    let at = at.or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))?;
+    let turn_of = |items: &[Item], other: &[Item]| {
+        items
+            .get(at)
+            .map(|i| i.turn)
+            .or_else(|| {
+                items
+                    .last()
+                    .map(|i| i.turn.max(other.get(at).map_or(0, |o| o.turn)))
+            })
+            .unwrap_or(0)
+    };
+    Some(Divergence {
+        turn: turn_of(a, b),
+        what,
+        a: a.get(at).map(|i| i.text.clone()),
+        b: b.get(at).map(|i| i.text.clone()),
+        b_turn: turn_of(b, a),
+    })
+}
+
+/// Two transcripts compared.
+pub struct Comparison<'a> {
+    pub a: &'a Transcript,
+    pub b: &'a Transcript,
+    na: Normal,
+    nb: Normal,
+    pub divergence: Option<Divergence>,
+}
+
+impl<'a> Comparison<'a> {
+    pub fn new(a: &'a Transcript, b: &'a Transcript, ignore: &Ignore) -> Self {
+        let na = normalise(a, ignore);
+        let nb = normalise(b, ignore);
+        let divergence = compare(&na, &nb);
+        Comparison {
+            a,
+            b,
+            na,
+            nb,
+            divergence,
+        }
+    }
+
+    /// The divergence as text: the turn, its input, and a line diff of both outputs of that
+    /// turn; coloured with ANSI when `colour`. Session output is shown neutralised.
+    pub fn text(&self, colour: bool) -> String {
+        let Some(d) = &self.divergence else {
+            return String::new();
+        };
+        let (red, green, bold, reset) = if colour {
+            ("\x1b[31m", "\x1b[32m", "\x1b[1m", "\x1b[0m")
+        } else {
+            ("", "", "", "")
+        };
+        let mut out = String::new();
+        let (pa, pb) = (self.a.path.display(), self.b.path.display());
+        let _ = writeln!(
+            out,
+            "{bold}{pa} and {pb} differ at turn {} ({} differs){reset}",
+            d.turn, d.what
+        );
+        let input = |n: &Normal, turn: usize| match turn {
+            0 => "(before the first input)".to_string(),
+            k => n.inputs.get(k - 1).map_or("(none)".to_string(), |i| {
+                format!("{:?}", printable(input_text(i).as_bytes()))
+            }),
+        };
+        let _ = writeln!(out, "input: {}", input(&self.na, d.turn));
+        if d.what == "input" || d.b_turn != d.turn {
+            let _ = writeln!(out, "input in {pb}: {}", input(&self.nb, d.b_turn));
+        }
+        let side = |v: &Option<String>| {
+            v.as_deref()
+                .map_or("(nothing more)".to_string(), |t| printable(t.as_bytes()))
+        };
+        let _ = writeln!(out, "first difference ({}):", d.what);
+        let _ = writeln!(out, "{red}- {}{reset}", side(&d.a));
+        let _ = writeln!(out, "{green}+ {}{reset}", side(&d.b));
+        let lines = |n: &Normal, turn: usize| {
+            n.output_of(turn)
+                .into_iter()
+                .map(|(s, t)| format!("{s}| {}\n", printable(t.as_bytes())))
+                .collect::<String>()
+        };
+        let (ta, tb) = (lines(&self.na, d.turn), lines(&self.nb, d.b_turn));
+        let _ = writeln!(out, "--- {pa} turn {}", d.turn);
+        let _ = writeln!(out, "+++ {pb} turn {}", d.b_turn);
+        for change in TextDiff::from_lines(&ta, &tb).iter_all_changes() {
+            let line = change.value().trim_end_matches('\n');
+            match change.tag() {
+                ChangeTag::Equal => {
+                    let _ = writeln!(out, "  {line}");
+                }
+                ChangeTag::Delete => {
+                    let _ = writeln!(out, "{red}- {line}{reset}");
+                }
+                ChangeTag::Insert => {
+                    let _ = writeln!(out, "{green}+ {line}{reset}");
+                }
+            }
+        }
+        out
+    }
+
+    /// The comparison as JSON (`--json`).
+    pub fn json(&self) -> serde_json::Value {
+        let Some(d) = &self.divergence else {
+            return json!({"same": true, "a": self.a.path, "b": self.b.path});
+        };
+        let output = |n: &Normal, turn: usize| {
+            n.output_of(turn)
+                .into_iter()
+                .map(|(s, t)| json!({"stream": s, "text": t}))
+                .collect::<Vec<_>>()
+        };
+        let input =
+            |n: &Normal, turn: usize| turn.checked_sub(1).and_then(|k| n.inputs.get(k).cloned());
+        json!({
+            "same": false,
+            "session": self.a.name,
+            "turn": d.turn,
+            "what": d.what,
+            "a": {"path": self.a.path, "turn": d.turn, "input": input(&self.na, d.turn), "item": d.a, "output": output(&self.na, d.turn)},
+            "b": {"path": self.b.path, "turn": d.b_turn, "input": input(&self.nb, d.b_turn), "item": d.b, "output": output(&self.nb, d.b_turn)},
+        })
+    }
+}
+
+/// The text of a stream-json user message (what was typed), or the input as it is.
+fn input_text(input: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(input)
+        .ok()
+        .and_then(|v| {
+            v.pointer("/message/content")
+                .and_then(|c| c.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| input.to_string())
+}
+
+/// `sandmux diff`: exit 0 when the same, 1 when they differ, 2 for bad input.
+pub fn run(args: &crate::cli::DiffArgs) -> i32 {
+    let ignore = match Ignore::from_args(&args.ignore, args.strict) {
+        Ok(ignore) => ignore,
+        Err(err) => {
+            crate::say!("sandmux: {err}");
+            return 2;
+        }
+    };
+    let load = |p: &std::path::Path| Transcript::load(p);
+    let (a, b) = match (load(&args.a), load(&args.b)) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(err), _) | (_, Err(err)) => {
+            crate::say!("sandmux: {err}");
+            return 2;
+        }
+    };
+    let comparison = Comparison::new(&a, &b, &ignore);
+    if args.json {
+        crate::out!("{}", comparison.json());
+    } else if comparison.divergence.is_some() {
+        use std::io::IsTerminal;
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        crate::out!("{}", comparison.text(colour).trim_end());
+    }
+    i32::from(comparison.divergence.is_some())
+}

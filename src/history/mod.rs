@@ -1,0 +1,220 @@
+//! Transcripts read back: `sandmux diff` and `--golden` compare them turn by turn, and
+//! `sandmux replay` plays them in the TUI.
+//!
+//! A transcript (`DIR/NAME.jsonl`, see [`crate::engine::transcript`]) is read into
+//! [`Record`]s. Bad input is one sentence naming the file, line and column.
+
+pub mod diff;
+pub mod golden;
+pub mod turns;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::engine::Stream;
+use crate::engine::transcript::record_bytes;
+
+/// One record of a transcript.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    /// Milliseconds since the Unix epoch.
+    pub t: u64,
+    pub kind: RecordKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecordKind {
+    /// Bytes that went in (`Stdin`) or came out.
+    Data { stream: Stream, bytes: Vec<u8> },
+    /// A lifecycle event (`started`, `exited`, ...) and its other fields.
+    Event {
+        name: String,
+        fields: Map<String, Value>,
+    },
+}
+
+/// A transcript read from a file: the session's name is the file's stem.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    pub name: String,
+    pub path: PathBuf,
+    pub records: Vec<Record>,
+}
+
+impl Transcript {
+    /// Reads `path`. Every line must be a transcript record.
+    pub fn load(path: &Path) -> Result<Transcript, String> {
+        let text = std::fs::read(path)
+            .map_err(|err| format!("cannot read the transcript {}: {err}", path.display()))?;
+        let text = String::from_utf8_lossy(&text);
+        let mut records = Vec::new();
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at =
+                |col: usize, why: String| format!("{}:{}:{col}: {why}", path.display(), index + 1);
+            let value: Value = serde_json::from_str(line)
+                .map_err(|e| at(e.column().max(1), format!("not a JSON record ({e})")))?;
+            records.push(record(&value).map_err(|why| at(1, why))?);
+        }
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Transcript {
+            name,
+            path: path.to_path_buf(),
+            records,
+        })
+    }
+
+    /// Reads every `.jsonl` file of the paths given, in name order for a directory.
+    pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Transcript>, String> {
+        let mut files = Vec::new();
+        for path in paths {
+            if path.is_dir() {
+                let mut found: Vec<PathBuf> = std::fs::read_dir(path)
+                    .map_err(|e| format!("cannot read the directory {}: {e}", path.display()))?
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "jsonl") && p.is_file())
+                    .collect();
+                if found.is_empty() {
+                    return Err(format!("{} holds no .jsonl transcript", path.display()));
+                }
+                found.sort();
+                files.extend(found);
+            } else {
+                files.push(path.clone());
+            }
+        }
+        let transcripts: Vec<Transcript> = files
+            .iter()
+            .map(|p| Transcript::load(p))
+            .collect::<Result<_, _>>()?;
+        for (i, t) in transcripts.iter().enumerate() {
+            if let Some(other) = transcripts[..i].iter().find(|o| o.name == t.name) {
+                return Err(format!(
+                    "{} and {} are both session `{}`: give transcripts of different sessions",
+                    other.path.display(),
+                    t.path.display(),
+                    t.name
+                ));
+            }
+        }
+        Ok(transcripts)
+    }
+
+    /// The command of the `started` record, if any.
+    pub fn command(&self) -> Option<Vec<String>> {
+        self.records.iter().find_map(|r| match &r.kind {
+            RecordKind::Event { name, fields } if name == "started" => {
+                fields.get("command").and_then(Value::as_array).map(|argv| {
+                    argv.iter()
+                        .map(|a| a.as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+            }
+            _ => None,
+        })
+    }
+
+    /// Whether the session spoke stream-json: its `started` record says so, or (for older
+    /// transcripts) its first stdout line is a JSON object with a `type`.
+    pub fn is_stream_json(&self) -> bool {
+        for r in &self.records {
+            match &r.kind {
+                RecordKind::Event { name, fields } if name == "started" => {
+                    if let Some(p) = fields.get("protocol").and_then(Value::as_str) {
+                        return p == "stream-json";
+                    }
+                }
+                RecordKind::Data {
+                    stream: Stream::Stdout,
+                    bytes,
+                } => {
+                    let first = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
+                    return serde_json::from_slice::<Value>(first)
+                        .is_ok_and(|v| v.get("type").is_some_and(Value::is_string));
+                }
+                _ => {}
+            }
+        }
+        false
+    }
+}
+
+fn record(value: &Value) -> Result<Record, String> {
+    let object = value
+        .as_object()
+        .ok_or("a transcript record is a JSON object")?;
+    let t = object
+        .get("t")
+        .and_then(Value::as_u64)
+        .ok_or("the record has no timestamp `t`")?;
+    if let Some(stream) = object.get("stream") {
+        let stream = match stream.as_str() {
+            Some("stdin") => Stream::Stdin,
+            Some("stdout") => Stream::Stdout,
+            Some("stderr") => Stream::Stderr,
+            _ => return Err(format!("unknown stream {stream} (stdin, stdout, stderr)")),
+        };
+        let bytes = record_bytes(value).ok_or("the record has no `data` (or bad `data_b64`)")?;
+        return Ok(Record {
+            t,
+            kind: RecordKind::Data { stream, bytes },
+        });
+    }
+    let name = object
+        .get("event")
+        .and_then(Value::as_str)
+        .ok_or("the record has neither `stream` nor `event`")?
+        .to_string();
+    let mut fields = object.clone();
+    fields.remove("t");
+    fields.remove("event");
+    Ok(Record {
+        t,
+        kind: RecordKind::Event { name, fields },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_records_name_the_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        std::fs::write(
+            &path,
+            "{\"t\":1,\"stream\":\"stdout\",\"data\":\"a\"}\n{\"t\":2,\"stream\":\"x\"}\n",
+        )
+        .unwrap();
+        let err = Transcript::load(&path).unwrap_err();
+        assert!(
+            err.ends_with("s.jsonl:2:1: unknown stream \"x\" (stdin, stdout, stderr)"),
+            "{err}"
+        );
+        std::fs::write(&path, "{\"t\":1,\n").unwrap();
+        let err = Transcript::load(&path).unwrap_err();
+        assert!(err.contains("s.jsonl:1:7: not a JSON record"), "{err}");
+        std::fs::write(
+            &path,
+            "{\"t\":1,\"stream\":\"stdout\",\"data\":\"\\ufffd\",\"data_b64\":\"/w==\"}\n",
+        )
+        .unwrap();
+        let t = Transcript::load(&path).unwrap();
+        assert_eq!(t.name, "s");
+        assert_eq!(
+            t.records[0].kind,
+            RecordKind::Data {
+                stream: Stream::Stdout,
+                bytes: vec![0xff]
+            }
+        );
+    }
+}

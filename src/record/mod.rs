@@ -1,0 +1,369 @@
+//! `sandmux --record FILE.smx`: what the user does in the TUI, written as a script that
+//! `sandmux run` plays back and checks.
+//!
+//! The recorder watches the commands the TUI applies and the events it reads (it is a
+//! driver's observer, like a transcript is the engine's). Each line sent becomes a `send` (a
+//! `turn` for stream-json sessions); the answer that followed becomes an `expect` on its last
+//! line ([`generalize`]) or, for an agent, `expect-json` steps on the stable fields of what it
+//! said; closing stdin, signals and exits become `close`, `kill` and `wait NAME exit CODE`.
+//! Every step is written (and flushed) as soon as it is known, so a crash keeps what was
+//! recorded; an answer is written when the next thing happens to its session.
+
+pub mod declare;
+pub mod generalize;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::engine::{
+    Command, Engine, Event, LineEnd, Protocol, Session, SessionId, Stream, signal_name,
+};
+use crate::protocol::stream_json;
+use generalize::pattern_for;
+
+/// The least `within` a recorded expect gets, however fast the answer came.
+const MIN_WITHIN: Duration = Duration::from_secs(2);
+/// A recorded expect waits this many times as long as the answer took.
+const WITHIN_FACTOR: u32 = 5;
+
+/// An answer being gathered: output of a session after an input.
+struct Pending {
+    /// The first scrollback line after the input.
+    from: u64,
+    sent: Instant,
+    /// When output last came.
+    last_output: Option<Instant>,
+    /// A stream-json turn: written when its `result` comes.
+    turn: bool,
+}
+
+/// Writes a script as the user works.
+pub struct Recorder {
+    path: PathBuf,
+    file: File,
+    pending: HashMap<SessionId, Pending>,
+    /// The first error writing the file (reported once, then recording stops).
+    failed: Option<String>,
+}
+
+impl Recorder {
+    /// Creates `path` with a header and a `session` step for each ad-hoc session (`adhoc`);
+    /// sessions of `config` come from the same `--config` when the script is run.
+    pub fn create(
+        path: &Path,
+        config: Option<&Path>,
+        engine: &Engine,
+        adhoc: &[String],
+    ) -> io::Result<Recorder> {
+        let file = File::create(path)?;
+        let mut recorder = Recorder {
+            path: path.to_path_buf(),
+            file,
+            pending: HashMap::new(),
+            failed: None,
+        };
+        let run = match config {
+            Some(config) => format!(
+                "sandmux run {} --config {}",
+                path.display(),
+                config.display()
+            ),
+            None => format!("sandmux run {}", path.display()),
+        };
+        let stamp = crate::engine::transcript::now_ms();
+        recorder.line(&format!(
+            "# Recorded by sandmux {} (unix ms {stamp}). Play it back with: {run}",
+            env!("CARGO_PKG_VERSION")
+        ));
+        for (_, session) in engine.sessions() {
+            if adhoc.contains(&session.spec.name) {
+                recorder.line(&declare::session_step(&session.spec));
+            }
+        }
+        if let Some(err) = recorder.failed.take() {
+            return Err(io::Error::other(err));
+        }
+        Ok(recorder)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The sentence about a failed write, once.
+    pub fn take_failure(&mut self) -> Option<String> {
+        self.failed.take()
+    }
+
+    /// A command the TUI applied with success (`Ok(None)` from the engine).
+    pub fn command(&mut self, command: &Command, engine: &Engine) {
+        let Some(id) = command.session() else { return };
+        let Some(session) = engine.session(id) else {
+            return;
+        };
+        let name = session.spec.name.clone();
+        match command {
+            Command::SendTurn { text, .. } | Command::SendLine { text, .. } => {
+                self.settle(id, engine);
+                let turn = session.spec.protocol == Protocol::StreamJson
+                    && matches!(command, Command::SendTurn { .. });
+                let step = if turn {
+                    format!("turn {name} {}", crate::text::quote(text.as_bytes()))
+                } else {
+                    format!("send {name} {}", send_text(text))
+                };
+                self.line(&step);
+                self.expect_answer(id, session, turn);
+            }
+            Command::Write { bytes, .. } => {
+                self.settle(id, engine);
+                self.line(&format!("write {name} {}", crate::text::quote(bytes)));
+                self.expect_answer(id, session, false);
+            }
+            Command::CloseStdin { .. } => {
+                self.settle(id, engine);
+                self.line(&format!("close {name}"));
+            }
+            Command::Signal { signal, .. } => {
+                self.settle(id, engine);
+                let word = signal_name(*signal);
+                self.line(&format!("kill {name} {}", word.trim_start_matches("SIG")));
+            }
+            Command::Kill { .. } => {
+                self.settle(id, engine);
+                self.line(&format!("kill {name} TERM"));
+            }
+            Command::Restart { .. } => {
+                self.settle(id, engine);
+                self.line(&format!(
+                    "# {name} was restarted here: a script cannot restart a session"
+                ));
+            }
+            Command::Add { .. } | Command::Remove { .. } | Command::Clear { .. } => {}
+        }
+    }
+
+    /// An event the TUI read: an agent's turn that ended, a session that exited.
+    pub fn event(&mut self, event: &Event, engine: &Engine) {
+        match event {
+            Event::Output { session, .. } => {
+                let Some(pending) = self.pending.get_mut(session) else {
+                    return;
+                };
+                pending.last_output = Some(Instant::now());
+                if pending.turn && turn_ended(engine.session(*session), pending.from) {
+                    self.settle(*session, engine);
+                }
+            }
+            Event::Exited { session, status } => {
+                self.settle(*session, engine);
+                if let Some(s) = engine.session(*session) {
+                    let step = format!("wait {} exit {}", s.spec.name, status.shell_code());
+                    self.line(&step);
+                }
+            }
+            Event::Failed { session, reason } => {
+                self.settle(*session, engine);
+                if let Some(s) = engine.session(*session) {
+                    let reason = crate::text::printable(reason.as_bytes());
+                    self.line(&format!("# {} failed: {reason}", s.spec.name));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Writes every answer still being gathered (sandmux is stopping).
+    pub fn finish(&mut self, engine: &Engine) {
+        let ids: Vec<SessionId> = self.pending.keys().copied().collect();
+        for id in ids {
+            self.settle(id, engine);
+        }
+    }
+
+    fn expect_answer(&mut self, id: SessionId, session: &Session, turn: bool) {
+        self.pending.insert(
+            id,
+            Pending {
+                from: session.scrollback.end_seq(),
+                sent: Instant::now(),
+                last_output: None,
+                turn,
+            },
+        );
+    }
+
+    /// Writes the expect steps of the answer gathered for `id`, if any.
+    fn settle(&mut self, id: SessionId, engine: &Engine) {
+        let Some(pending) = self.pending.remove(&id) else {
+            return;
+        };
+        let Some(session) = engine.session(id) else {
+            return;
+        };
+        let took = pending
+            .last_output
+            .map_or(Duration::ZERO, |t| t.duration_since(pending.sent));
+        let within = within(took);
+        let name = &session.spec.name;
+        if pending.turn {
+            for step in json_steps(session, pending.from) {
+                self.line(&format!("expect-json {name} {step} within {within}"));
+            }
+            return;
+        }
+        if let Some((stream, bytes)) = last_line(session, pending.from) {
+            let pattern = pattern_for(&bytes);
+            let stream = stream.as_str();
+            self.line(&format!(
+                "expect {name} {stream} {} within {within}",
+                pattern.as_str()
+            ));
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        if self.failed.is_some() {
+            return;
+        }
+        let result = self
+            .file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.write_all(b"\n"))
+            .and_then(|()| self.file.flush());
+        if let Err(err) = result {
+            self.failed = Some(format!(
+                "the recording {} could not be written ({err}): it stops here",
+                self.path.display()
+            ));
+        }
+    }
+}
+
+/// A `send` step's text: as it is, or quoted when blanks at its ends, a leading quote or
+/// control characters would not survive the step's rest-of-line form.
+fn send_text(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text.trim() == text
+        && !text.starts_with('"')
+        && !text.chars().any(char::is_control);
+    if plain {
+        text.to_string()
+    } else {
+        crate::text::quote(text.as_bytes())
+    }
+}
+
+/// `within` for an answer that took `took`: a few times that, in whole seconds, at least
+/// [`MIN_WITHIN`].
+fn within(took: Duration) -> String {
+    let wait = (took * WITHIN_FACTOR).max(MIN_WITHIN);
+    format!("{}s", wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+}
+
+/// The answer's last output line at or after `from`: the last finished line with text, or
+/// else the last line with text at all (a prompt).
+fn last_line(session: &Session, from: u64) -> Option<(Stream, Vec<u8>)> {
+    let sb = &session.scrollback;
+    let from = from.max(sb.first_seq());
+    let lines: Vec<_> = (from..sb.end_seq())
+        .filter_map(|seq| sb.get(seq))
+        .filter(|l| l.stream.is_output() && !l.bytes.trim_ascii().is_empty())
+        .collect();
+    let finished = lines
+        .iter()
+        .rev()
+        .find(|l| matches!(l.end, LineEnd::Newline | LineEnd::Eof));
+    finished
+        .or(lines.last())
+        .map(|l| (l.stream, l.bytes.to_vec()))
+}
+
+/// Whether a `result` event came at or after `from`.
+fn turn_ended(session: Option<&Session>, from: u64) -> bool {
+    let Some(session) = session else { return false };
+    json_lines(session, from)
+        .iter()
+        .any(|v| stream_json::event_type(v) == Some("result"))
+}
+
+fn json_lines(session: &Session, from: u64) -> Vec<Value> {
+    let sb = &session.scrollback;
+    (from.max(sb.first_seq())..sb.end_seq())
+        .filter_map(|seq| sb.get(seq))
+        .filter(|l| l.stream.is_output() && l.completes())
+        .filter_map(|l| stream_json::parse_line(&sb.whole_line(&l)))
+        .collect()
+}
+
+/// The `expect-json` predicates of an agent's turn: the text and tool names of what it said,
+/// and how the turn ended. Ids, durations and costs change from run to run and are left out.
+fn json_steps(session: &Session, from: u64) -> Vec<String> {
+    let mut steps = Vec::new();
+    for value in json_lines(session, from) {
+        match stream_json::event_type(&value) {
+            Some("assistant") => {
+                let content = value
+                    .pointer("/message/content")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                for (i, part) in content.iter().enumerate() {
+                    match part.get("type").and_then(Value::as_str) {
+                        Some("text") => {
+                            if let Some(text) = part.get("text").and_then(Value::as_str) {
+                                steps.push(json_text(&format!("/message/content/{i}/text"), text));
+                            }
+                        }
+                        Some("tool_use") => {
+                            if let Some(tool) = part.get("name").and_then(Value::as_str) {
+                                steps.push(format!(
+                                    "/message/content/{i}/name == {}",
+                                    Value::from(tool)
+                                ));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Some("result") => {
+                if let Some(subtype) = value.get("subtype").and_then(Value::as_str) {
+                    steps.push(format!("/subtype == {}", Value::from(subtype)));
+                }
+                break;
+            }
+            _ => {}
+        }
+    }
+    steps
+}
+
+/// `POINTER == "text"`, or `POINTER ~ /regex/` when the text holds volatile parts or more
+/// than one line.
+fn json_text(pointer: &str, text: &str) -> String {
+    let first_line = text.lines().next().unwrap_or("");
+    match pattern_for(first_line.as_bytes()) {
+        generalize::Recorded::Literal(_) if !text.contains('\n') => {
+            format!("{pointer} == {}", Value::from(text))
+        }
+        generalize::Recorded::Literal(_) => {
+            // A multi-line text: its first line, as a literal prefix.
+            let source = regex::escape(first_line).replace('/', r"\/");
+            format!("{pointer} ~ /^{source}/")
+        }
+        generalize::Recorded::Regex(source) if !text.contains('\n') => {
+            format!("{pointer} ~ {source}")
+        }
+        generalize::Recorded::Regex(source) => {
+            // The first line only: without the `$` (always the last character) that anchors it.
+            let inner = &source[1..source.len() - 2];
+            format!("{pointer} ~ /{inner}/")
+        }
+    }
+}
