@@ -10,6 +10,9 @@ Examples:
   sandmux -s echo='sed -u s/^/ack:/' -s top  open the TUI on ad-hoc sessions
   sandmux run assets/turns.smx               run a turn-by-turn script headless
   sandmux run t.smx --report json --junit junit.xml --transcript-dir logs/
+  sandmux --record t.smx -s 'python3 -i -u -q'   hold a conversation, get a test script
+  sandmux replay logs/                       play transcripts back in the TUI
+  sandmux diff a/echo.jsonl b/echo.jsonl     where two runs of a script part
 
 Without --config or -s, the TUI loads ./sandmux.toml when it exists.";
 
@@ -27,7 +30,13 @@ is invalid, 128+N when sandmux was stopped by signal N.
 Examples:
   sandmux run assets/turns.smx
   sandmux run test.smx --config sandmux.toml --transcript-dir logs/ --junit junit.xml
-  sandmux run test.smx --report json | jq .steps";
+  sandmux run test.smx --report json | jq .steps
+  sandmux run test.smx --golden golden/ --update   write the golden transcripts
+  sandmux run test.smx --golden golden/            compare with them
+
+A regex's named groups bind variables for later steps:
+  expect srv /id=(?<id>\\w+)/
+  send srv get ${id}";
 
 /// sandmux: run several streaming programs side by side (no PTY) and drive them turn by turn.
 #[derive(Debug, Parser)]

@@ -20,6 +20,7 @@ pub mod history;
 pub mod matcher;
 pub mod protocol;
 pub mod record;
+pub mod replay;
 pub mod say;
 pub mod script;
 pub mod serve;

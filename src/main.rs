@@ -54,7 +54,7 @@ fn main() {
             })
         }
         Some(CommandLine::Diff(args)) => sandmux::history::diff::run(&args),
-        Some(CommandLine::Replay(_)) => todo!(),
+        Some(CommandLine::Replay(args)) => runtime.block_on(sandmux::tui::replay::run(args)),
         Some(CommandLine::Ctl(args)) => runtime.block_on(sandmux::control::client::run(args)),
         Some(CommandLine::Run(args)) => {
             init_stderr_logging();

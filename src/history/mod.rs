@@ -121,6 +121,16 @@ impl Transcript {
         })
     }
 
+    /// The pid of the `started` record, if any.
+    pub fn pid(&self) -> Option<u64> {
+        self.records.iter().find_map(|r| match &r.kind {
+            RecordKind::Event { name, fields } if name == "started" => {
+                fields.get("pid").and_then(Value::as_u64)
+            }
+            _ => None,
+        })
+    }
+
     /// Whether the session spoke stream-json: its `started` record says so, or (for older
     /// transcripts) its first stdout line is a JSON object with a `type`.
     pub fn is_stream_json(&self) -> bool {

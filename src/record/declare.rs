@@ -3,8 +3,17 @@
 
 use crate::engine::{BackendSpec, Program, Protocol, SessionSpec};
 
-/// `session NAME [key=value ...]: COMMAND LINE` for `spec`.
+/// `session NAME [key=value ...]: COMMAND LINE` for `spec` (a comment saying why not when a
+/// word of its command holds a control character, which one script line cannot carry).
 pub fn session_step(spec: &SessionSpec) -> String {
+    if let Program::Argv(argv) = &spec.program
+        && argv.iter().any(|w| w.chars().any(char::is_control))
+    {
+        return format!(
+            "# session {}: its command holds a control character, which a script line cannot carry: declare it by hand",
+            spec.name
+        );
+    }
     let mut keys: Vec<String> = Vec::new();
     let mut key = |k: &str, v: &str| keys.push(format!("{k}={}", value(v)));
     if let Some(cwd) = &spec.cwd {
@@ -79,9 +88,17 @@ fn value(v: &str) -> String {
     }
 }
 
-/// One word of the command line, quoted shell-style where it needs to be.
+/// One word of the command line: bare when it is plain, else in single quotes as a whole
+/// (a `'` in it written `'\''`), as a shell would split it back.
 fn word(w: &str) -> String {
-    shlex::try_quote(w).map_or_else(|_| format!("'{w}'"), |q| q.into_owned())
+    let plain = !w.is_empty()
+        && w.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c));
+    if plain {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
 }
 
 #[cfg(test)]

@@ -65,12 +65,12 @@ pub fn pattern_for(line: &[u8]) -> Recorded {
         .into_iter()
         .find(|k| caps.name(k).is_some())
         .unwrap_or("num");
-        if kind == "hex"
-            && !(token.bytes().any(|b| b.is_ascii_digit())
-                && token.bytes().any(|b| b.is_ascii_alphabetic()))
-        {
-            continue;
-        }
+        let kind = match kind {
+            // Hex digits without a digit are a word (`cafebabe`); digits alone, a number.
+            "hex" if !token.bytes().any(|b| b.is_ascii_digit()) => continue,
+            "hex" if token.bytes().all(|b| b.is_ascii_digit()) => "num",
+            kind => kind,
+        };
         regex.push_str(&escape(&text[last..whole.start()]));
         regex.push_str(&shape(kind, token));
         last = whole.end();
@@ -113,7 +113,7 @@ fn shape(kind: &str, token: &str) -> String {
             } else {
                 "/tmp"
             };
-            format!(r"{}/[^\s'`,;:)\]}}]*", escape(root))
+            format!(r"{}\/[^\s'`,;:)\]}}]*", escape(root))
         }
         _ => {
             // Digits become \d+; separators and units stay as they are.
@@ -198,14 +198,25 @@ mod tests {
                 "commit 1234567abcdef",
             ),
             ("a/b (port 34567)", "a/b (port 1234)"),
+            (
+                "ping at 1796157875764704453 in /tmp/t.1.2",
+                "ping at 17 in /tmp/u",
+            ),
         ];
         for (seen, other) in cases {
             let source = regex_of(seen);
-            let inner = &source[1..source.len() - 1].replace(r"\/", "/");
-            let regex = Regex::new(inner).unwrap();
+            // The script's `/regex/` form: `\/` stands for `/`, and no bare `/` is inside.
+            let inner = &source[1..source.len() - 1];
+            assert!(!inner.replace(r"\/", "").contains('/'), "{source}");
+            let inner = inner.replace(r"\/", "/");
+            let regex = Regex::new(&inner).unwrap();
             assert!(regex.is_match(seen), "{source} on {seen}");
             assert!(regex.is_match(other), "{source} on {other}");
-            assert!(!regex.is_match(&format!("{seen}!")), "{source} is anchored");
+            assert!(
+                !regex.is_match(&format!("{seen} !")),
+                "{source} is anchored"
+            );
+            assert!(!regex.is_match(&format!("x{seen}")), "{source} is anchored");
         }
     }
 

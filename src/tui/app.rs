@@ -19,6 +19,9 @@ use crate::text::printable;
 pub const INPUT_MARK: &str = "› ";
 /// How long a status message stays.
 const STATUS_FOR: Duration = Duration::from_secs(6);
+/// What a replay says to keys that would send something.
+pub const REPLAY_HINT: &str =
+    "a replay is read-only: Space pause/play · n next turn · s speed · Ctrl-F search";
 /// From this many sessions on, the automatic layout is the list.
 pub const LIST_FROM: usize = 9;
 
@@ -69,6 +72,8 @@ pub struct App {
     pending_alerts: Vec<u8>,
     /// `--record`: writes what the user does as a script.
     pub recorder: Option<crate::record::Recorder>,
+    /// `sandmux replay`: the clock the sessions play on (nothing is sent to them).
+    pub replay: Option<crate::replay::Clock>,
 }
 
 impl App {
@@ -94,6 +99,7 @@ impl App {
             alerts: Alerts::OFF,
             pending_alerts: Vec::new(),
             recorder: None,
+            replay: None,
         };
         if let Some(first) = app.order().first() {
             app.set_focus(*first);
@@ -414,6 +420,10 @@ impl App {
     }
 
     pub(super) fn command(&mut self, engine: &mut Engine, command: Command) {
+        if self.replay.is_some() {
+            self.set_status(REPLAY_HINT);
+            return;
+        }
         let recorded = self.recorder.is_some().then(|| command.clone());
         match engine.apply(command) {
             Ok(Some(Event::Warning { message, .. })) => {

@@ -305,6 +305,34 @@ impl App {
                 Style::default().fg(Color::DarkGray),
             ),
         };
+        let badge = match (&self.replay, &self.recorder) {
+            (Some(clock), _) => Some(Span::styled(
+                format!(" {} ", clock.status()),
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(Color::Magenta)
+                    .add_modifier(Modifier::BOLD),
+            )),
+            (None, Some(_)) => Some(Span::styled(
+                " ● REC ",
+                Style::default()
+                    .fg(Color::White)
+                    .bg(Color::Red)
+                    .add_modifier(Modifier::BOLD),
+            )),
+            (None, None) => None,
+        };
+        let left = match (&self.replay, left) {
+            (Some(_), Span { content, style }) if content.starts_with(" F1 help") => Span::styled(
+                " Space pause/play · n next turn · s speed · Ctrl-F search · Tab next · Ctrl-Q quit",
+                style,
+            ),
+            (_, left) => left,
+        };
+        let left = match badge {
+            Some(badge) => TextLine::from(vec![badge, left]),
+            None => TextLine::from(left),
+        };
         let needs_width = needs.as_ref().map_or(0, |s| s.width() as u16);
         let [left_area, needs_area, right_area] = Layout::horizontal([
             Constraint::Min(0),
@@ -312,7 +340,7 @@ impl App {
             Constraint::Length(unicode_width::UnicodeWidthStr::width(right.as_str()) as u16),
         ])
         .areas(area);
-        frame.render_widget(Paragraph::new(TextLine::from(left)), left_area);
+        frame.render_widget(Paragraph::new(left), left_area);
         if let Some(needs) = needs {
             frame.render_widget(Paragraph::new(TextLine::from(needs)), needs_area);
         }

@@ -59,6 +59,9 @@ impl App {
         {
             return;
         }
+        if self.replay.is_some() && self.on_replay_key(key, engine) {
+            return;
+        }
         if self.list_has_keys() && self.on_list_key(key) {
             return;
         }
@@ -211,6 +214,36 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Keys of a replay: Space pauses and plays, `n` steps the focused session a turn, `s`
+    /// switches the speed; other typing is refused (a replay sends nothing).
+    fn on_replay_key(&mut self, key: KeyEvent, engine: &Engine) -> bool {
+        let (Some(clock), KeyCode::Char(c)) = (self.replay.clone(), key.code) else {
+            return false;
+        };
+        if !(key.modifiers - KeyModifiers::SHIFT).is_empty() {
+            return false;
+        }
+        match c {
+            ' ' => {
+                let status = clock.toggle_pause();
+                self.set_status(status);
+            }
+            's' => {
+                let status = clock.cycle_speed();
+                self.set_status(status);
+            }
+            'n' => {
+                let id = self.panes[self.focus].session;
+                if let Some(session) = engine.session(id) {
+                    clock.step(&session.spec.name);
+                    self.set_status(format!("{}: next turn", session.spec.name));
+                }
+            }
+            _ => self.set_status(super::app::REPLAY_HINT),
+        }
+        true
     }
 
     /// Keys while the search query is being edited. Returns false for keys it leaves to the

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod logging;
 pub mod pane;
 pub mod picker;
+pub mod replay;
 pub mod rows;
 pub mod sidebar;
 pub mod terminal;
@@ -109,6 +110,18 @@ pub async fn run(args: TuiArgs) -> i32 {
     if let Some(socket) = &socket {
         app.set_status(format!("control socket: {}", socket.path().display()));
     }
+    in_terminal(&mut app, &mut engine, &mut std::io::stdout(), &log_path).await
+}
+
+/// Takes over the terminal, runs the event loop until the user quits, then stops the
+/// sessions (recording what is left to record) and gives the terminal back. Returns the exit
+/// status.
+pub(crate) async fn in_terminal(
+    app: &mut App,
+    engine: &mut Engine,
+    alerts: &mut impl std::io::Write,
+    log_path: &Path,
+) -> i32 {
     let mut guard = match terminal::TerminalGuard::enter() {
         Ok(guard) => guard,
         Err(err) => {
@@ -117,19 +130,12 @@ pub async fn run(args: TuiArgs) -> i32 {
         }
     };
     let events = crossterm::event::EventStream::new();
-    let result = run_loop(
-        &mut guard.terminal,
-        &mut app,
-        &mut engine,
-        events,
-        &mut std::io::stdout(),
-    )
-    .await;
+    let result = run_loop(&mut guard.terminal, app, engine, events, alerts).await;
     if let Some(recorder) = app.recorder.as_mut() {
-        recorder.finish(&engine);
+        recorder.finish(engine);
     }
     app.set_status("stopping sessions…");
-    let _ = guard.terminal.draw(|frame| app.draw(frame, &engine));
+    let _ = guard.terminal.draw(|frame| app.draw(frame, engine));
     engine.shutdown(Duration::from_secs(3)).await;
     drop(guard);
     match result {

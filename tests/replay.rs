@@ -1,0 +1,233 @@
+//! `sandmux replay` (#14): a transcript played back renders the screen the live run showed,
+//! and plays at its pace, all at once, or one turn at a time.
+
+mod common;
+
+use std::time::Duration;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use sandmux::engine::{Engine, EngineOptions, Protocol, SessionSpec};
+use sandmux::history::Transcript;
+use sandmux::replay::{Clock, Speed};
+use sandmux::tui::app::App;
+
+use common::screen::{draw, text};
+
+fn key(code: KeyCode) -> KeyEvent {
+    KeyEvent::new(code, KeyModifiers::NONE)
+}
+
+/// Applies engine events to the app until `done` or 15 s.
+async fn pump(engine: &mut Engine, app: &mut App, done: impl Fn(&Engine) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !done(engine) {
+        let event = tokio::time::timeout_at(deadline, engine.next_event())
+            .await
+            .expect("timed out waiting for the engine");
+        app.on_engine_event(&event, engine);
+    }
+}
+
+/// Applies engine events for `window`.
+async fn pump_for(engine: &mut Engine, app: &mut App, window: Duration) {
+    let deadline = tokio::time::Instant::now() + window;
+    while let Ok(event) = tokio::time::timeout_at(deadline, engine.next_event()).await {
+        app.on_engine_event(&event, engine);
+    }
+}
+
+fn output_has(engine: &Engine, name: &str, what: &str) -> bool {
+    let id = engine.find(name).unwrap();
+    engine
+        .session(id)
+        .unwrap()
+        .scrollback
+        .iter()
+        .any(|l| l.stream.is_output() && String::from_utf8_lossy(l.bytes).contains(what))
+}
+
+/// The panes as a user who looked at each of them sees them (no unseen-output marks).
+fn screen(app: &mut App, engine: &Engine) -> String {
+    for i in 0..app.panes.len() {
+        app.set_focus(i);
+    }
+    app.set_focus(0);
+    let screen = text(&draw(app, engine, 120, 40));
+    // The status line differs (a replay says so).
+    screen.lines().take(39).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn a_replay_renders_the_screen_of_the_live_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = EngineOptions {
+        transcript_dir: Some(dir.path().to_path_buf()),
+        ..EngineOptions::default()
+    };
+    let mut engine = sandmux::startup::engine(options);
+    let bin = assert_cmd::cargo::cargo_bin("sandmux")
+        .display()
+        .to_string();
+    let mut agent = SessionSpec::local("agent", vec![bin, "demo-agent".into()]);
+    agent.protocol = Protocol::StreamJson;
+    for spec in [
+        SessionSpec::local("echo", vec!["sed".into(), "-u".into(), "s/^/ack:/".into()]),
+        SessionSpec::local(
+            "py",
+            vec!["python3".into(), "-i".into(), "-u".into(), "-q".into()],
+        ),
+        agent,
+    ] {
+        engine.add(spec).unwrap();
+    }
+    let mut app = App::new(&engine);
+    let turns = [
+        ("echo", "hello", "ack:hello"),
+        ("echo", "second \x1b[31mline", "ack:second"),
+        ("py", "print(6*7)", "42"),
+        (
+            "agent",
+            "please look up the weather",
+            "You said: please look",
+        ),
+    ];
+    for (name, line, answer) in turns {
+        let index = app
+            .panes
+            .iter()
+            .position(|p| engine.session(p.session).unwrap().spec.name == name)
+            .unwrap();
+        app.set_focus(index);
+        for c in line.chars() {
+            app.on_key(key(KeyCode::Char(c)), &mut engine);
+        }
+        app.on_key(key(KeyCode::Enter), &mut engine);
+        pump(&mut engine, &mut app, |e| output_has(e, name, answer)).await;
+    }
+    for index in 0..app.panes.len() {
+        app.set_focus(index);
+        app.on_key(
+            KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL),
+            &mut engine,
+        );
+    }
+    pump(&mut engine, &mut app, |e| !e.any_live()).await;
+    engine.flush();
+    let live = screen(&mut app, &engine);
+    assert!(live.contains("ack:hello") && live.contains("42"), "{live}");
+
+    let transcripts = Transcript::load_all(&[dir.path().to_path_buf()]).unwrap();
+    let clock = Clock::new(Speed::All, false);
+    let mut replay = sandmux::replay::engine(&transcripts, clock.clone()).unwrap();
+    let mut app = App::new(&replay);
+    app.replay = Some(clock.clone());
+    pump(&mut replay, &mut app, |e| !e.any_live()).await;
+    let played = screen(&mut app, &replay);
+    assert_eq!(played, live, "the replay differs from the live run");
+    assert!(text(&draw(&mut app, &replay, 120, 40)).contains("REPLAY ■ end"));
+
+    // Nothing is sent to a replay: typing and Enter say so and send nothing.
+    let before = replay
+        .session(app.panes[0].session)
+        .unwrap()
+        .scrollback
+        .len();
+    app.on_key(key(KeyCode::Char('x')), &mut replay);
+    app.on_key(key(KeyCode::Enter), &mut replay);
+    assert_eq!(
+        replay
+            .session(app.panes[0].session)
+            .unwrap()
+            .scrollback
+            .len(),
+        before
+    );
+    assert!(
+        app.status().unwrap().contains("read-only"),
+        "{:?}",
+        app.status()
+    );
+}
+
+/// A transcript of two turns 5 s apart.
+fn two_turns(dir: &std::path::Path) -> Vec<Transcript> {
+    let t = 1_796_000_000_000u64;
+    let records = [
+        format!("{{\"t\":{t},\"event\":\"started\",\"pid\":1,\"command\":[\"sed\"]}}"),
+        format!(
+            "{{\"t\":{},\"stream\":\"stdin\",\"data\":\"a\\n\"}}",
+            t + 10
+        ),
+        format!(
+            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"ack:a\\n\"}}",
+            t + 20
+        ),
+        format!(
+            "{{\"t\":{},\"stream\":\"stdin\",\"data\":\"b\\n\"}}",
+            t + 5000
+        ),
+        format!(
+            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"ack:b\\n\"}}",
+            t + 5010
+        ),
+        format!("{{\"t\":{},\"event\":\"exited\",\"code\":0}}", t + 6000),
+    ];
+    let path = dir.join("s.jsonl");
+    std::fs::write(&path, records.join("\n") + "\n").unwrap();
+    Transcript::load_all(&[path]).unwrap()
+}
+
+#[tokio::test]
+async fn a_replay_steps_turn_by_turn() {
+    let dir = tempfile::tempdir().unwrap();
+    let transcripts = two_turns(dir.path());
+    let clock = Clock::new(Speed::Factor(1.0), true);
+    let mut engine = sandmux::replay::engine(&transcripts, clock.clone()).unwrap();
+    let mut app = App::new(&engine);
+    app.replay = Some(clock.clone());
+    pump_for(&mut engine, &mut app, Duration::from_millis(200)).await;
+    assert!(!output_has(&engine, "s", "ack:a"), "paused: nothing plays");
+    // `n`: the first turn, its input and its answer, and not the next input.
+    app.on_key(key(KeyCode::Char('n')), &mut engine);
+    pump(&mut engine, &mut app, |e| output_has(e, "s", "ack:a")).await;
+    pump_for(&mut engine, &mut app, Duration::from_millis(200)).await;
+    let screen = text(&draw(&mut app, &engine, 60, 10));
+    assert!(
+        screen.contains("›a") && screen.contains("ack:a"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("›b"),
+        "the step stops before the next input: {screen}"
+    );
+    assert!(screen.contains("paused"), "{screen}");
+    app.on_key(key(KeyCode::Char('n')), &mut engine);
+    pump(&mut engine, &mut app, |e| !e.any_live()).await;
+    let screen = text(&draw(&mut app, &engine, 60, 10));
+    assert!(
+        screen.contains("ack:b") && screen.contains("exited 0"),
+        "{screen}"
+    );
+}
+
+#[tokio::test]
+async fn a_replay_keeps_the_pace_until_told_to_play_all_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let transcripts = two_turns(dir.path());
+    let clock = Clock::new(Speed::Factor(1.0), false);
+    let mut engine = sandmux::replay::engine(&transcripts, clock.clone()).unwrap();
+    let mut app = App::new(&engine);
+    app.replay = Some(clock.clone());
+    pump(&mut engine, &mut app, |e| output_has(e, "s", "ack:a")).await;
+    pump_for(&mut engine, &mut app, Duration::from_millis(300)).await;
+    assert!(
+        !output_has(&engine, "s", "ack:b"),
+        "the second turn is 5 s later"
+    );
+    // `s` twice: 10x, then all at once.
+    app.on_key(key(KeyCode::Char('s')), &mut engine);
+    app.on_key(key(KeyCode::Char('s')), &mut engine);
+    assert!(app.status().unwrap().contains("all at once"));
+    pump(&mut engine, &mut app, |e| !e.any_live()).await;
+    assert!(output_has(&engine, "s", "ack:b"));
+}
