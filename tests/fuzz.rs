@@ -58,6 +58,9 @@ fn script_text() -> impl Strategy<Value = String> {
             "\n",
             "\r\n",
             "10ms ",
+            "(?<id>",
+            "${id}",
+            ")",
         ]),
         1 => "[ -~]{0,6}",
         1 => "\\PC{0,3}",
@@ -96,6 +99,18 @@ fn config_text() -> impl Strategy<Value = String> {
     prop::collection::vec(token, 0..30).prop_map(|t| t.concat())
 }
 
+/// One transcript record as JSON: data of any stream (any text, escapes included) or an
+/// event, and now and then a line that is not a record.
+fn record_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => (words(&["stdin", "stdout", "stderr"]), "\\PC{0,12}|[\n\x1b{}\"a-z0-9]{0,12}")
+            .prop_map(|(s, d)| serde_json::json!({"t": 1, "stream": s, "data": d}).to_string()),
+        1 => words(&["started", "exited", "progress", "stdin_closed", "transcript_gap"])
+            .prop_map(|e| serde_json::json!({"t": 2, "event": e, "pid": 3, "code": 0}).to_string()),
+        1 => "[ -~]{0,10}",
+    ]
+}
+
 /// Where an error points must be inside the text (or just past its end).
 fn position_in(text: &str, line: usize, col: usize) -> bool {
     let lines: Vec<&str> = text.split('\n').collect();
@@ -114,6 +129,48 @@ proptest! {
         if let Err(err) = sandmux::script::parse_script(&text, &[]) {
             prop_assert!(position_in(&text, err.line, err.col), "{}:{}: {} in {:?}", err.line, err.col, err.message, text);
             prop_assert!(!err.message.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_recorded_expect_matches_the_line_it_was_made_from(
+        line in prop_oneof![
+            "[ -~]{0,40}",
+            "\\PC{0,20}",
+            prop::collection::vec(any::<u8>(), 0..30).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+            (0u64..u64::MAX, "[a-z/ .:-]{0,8}").prop_map(|(n, t)| format!("at {n} in /tmp/x{t} 2026-12-01T10:00:{:02}Z 0x{n:x}", n % 60)),
+        ],
+    ) {
+        let line = line.replace('\n', " ");
+        let recorded = sandmux::record::generalize::pattern_for(line.as_bytes());
+        let pattern = sandmux::script::parse_pattern(recorded.as_str())
+            .map_err(|e| TestCaseError::fail(format!("{}: {e}", recorded.as_str())))?;
+        prop_assert!(
+            pattern.find_end(line.as_bytes(), 0).is_some(),
+            "{} does not match {line:?}", recorded.as_str()
+        );
+    }
+
+    #[test]
+    fn comparing_any_transcripts_never_panics(
+        a in prop::collection::vec(record_line(), 0..12),
+        b in prop::collection::vec(record_line(), 0..12),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        std::fs::write(&pa, a.join("\n")).unwrap();
+        std::fs::write(&pb, b.join("\n")).unwrap();
+        use sandmux::history::{Transcript, diff::Comparison, turns::Ignore};
+        if let (Ok(ta), Ok(tb)) = (Transcript::load(&pa), Transcript::load(&pb)) {
+            let ignore = Ignore::from_args(&["/\\d+/".into(), "x".into()], false).unwrap();
+            let c = Comparison::new(&ta, &tb, &ignore);
+            let text = c.text(false);
+            prop_assert!(!text.contains('\x1b'), "{text}");
+            let _ = c.json();
+            prop_assert_eq!(c.divergence.is_none(), text.is_empty());
+            if a == b {
+                prop_assert!(c.divergence.is_none(), "{text}");
+            }
         }
     }
 

@@ -61,6 +61,10 @@ fn a_recorded_conversation_plays_back_and_catches_a_changed_reply() {
     tmux.type_text("hello agent");
     tmux.keys(&["Enter"]);
     tmux.wait_for("You said: hello agent", WAIT);
+    // A turn that ends in error plays back as the message and the error's check.
+    tmux.type_text("please fail");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("turn failed", WAIT);
     tmux.keys(&["Tab"]);
     tmux.type_text("ping");
     tmux.keys(&["Enter"]);
@@ -83,6 +87,8 @@ fn a_recorded_conversation_plays_back_and_catches_a_changed_reply() {
         "turn agent \"hello agent\"\n",
         "expect-json agent /message/content/0/text == \"You said: hello agent\" within ",
         "expect-json agent /subtype == \"success\" within ",
+        "send agent {\"type\":\"user\",\"message\":{\"role\":\"user\",\"content\":\"please fail\"}}\n",
+        "expect-json agent /subtype == \"error_during_execution\" within ",
         "close echo\nwait echo exit 0\n",
         "send clock ping\n",
         "expect clock stdout /^ping at \\d+ in \\/tmp\\/[^",

@@ -38,8 +38,11 @@ struct Pending {
     sent: Instant,
     /// When output last came.
     last_output: Option<Instant>,
-    /// A stream-json turn: written when its `result` comes.
-    turn: bool,
+    /// A stream-json turn's text: the step is written when its `result` comes (a `turn`, or
+    /// for a turn that ended in error, a `send` and the error's checks).
+    turn: Option<String>,
+    /// Lines before this were already looked at for the `result`.
+    scanned: u64,
 }
 
 /// Writes a script as the user works.
@@ -112,18 +115,15 @@ impl Recorder {
                 self.settle(id, engine);
                 let turn = session.spec.protocol == Protocol::StreamJson
                     && matches!(command, Command::SendTurn { .. });
-                let step = if turn {
-                    format!("turn {name} {}", crate::text::quote(text.as_bytes()))
-                } else {
-                    format!("send {name} {}", send_text(text))
-                };
-                self.line(&step);
-                self.expect_answer(id, session, turn);
+                if !turn {
+                    self.line(&format!("send {name} {}", send_text(text)));
+                }
+                self.expect_answer(id, session, turn.then(|| text.clone()));
             }
             Command::Write { bytes, .. } => {
                 self.settle(id, engine);
                 self.line(&format!("write {name} {}", crate::text::quote(bytes)));
-                self.expect_answer(id, session, false);
+                self.expect_answer(id, session, None);
             }
             Command::CloseStdin { .. } => {
                 self.settle(id, engine);
@@ -156,7 +156,9 @@ impl Recorder {
                     return;
                 };
                 pending.last_output = Some(Instant::now());
-                if pending.turn && turn_ended(engine.session(*session), pending.from) {
+                if pending.turn.is_some()
+                    && turn_ended(engine.session(*session), &mut pending.scanned)
+                {
                     self.settle(*session, engine);
                 }
             }
@@ -186,7 +188,7 @@ impl Recorder {
         }
     }
 
-    fn expect_answer(&mut self, id: SessionId, session: &Session, turn: bool) {
+    fn expect_answer(&mut self, id: SessionId, session: &Session, turn: Option<String>) {
         self.pending.insert(
             id,
             Pending {
@@ -194,6 +196,7 @@ impl Recorder {
                 sent: Instant::now(),
                 last_output: None,
                 turn,
+                scanned: session.scrollback.end_seq(),
             },
         );
     }
@@ -211,8 +214,20 @@ impl Recorder {
             .map_or(Duration::ZERO, |t| t.duration_since(pending.sent));
         let within = within(took);
         let name = &session.spec.name;
-        if pending.turn {
-            for step in json_steps(session, pending.from) {
+        if let Some(text) = &pending.turn {
+            let (steps, failed) = json_steps(session, pending.from);
+            if failed {
+                // A `turn` step fails on an error: send the message and check the error.
+                let framed = crate::protocol::frame_turn(Protocol::StreamJson, text);
+                let line = String::from_utf8_lossy(&framed);
+                self.line(&format!("send {name} {}", send_text(line.trim_end())));
+            } else {
+                self.line(&format!(
+                    "turn {name} {}",
+                    crate::text::quote(text.as_bytes())
+                ));
+            }
+            for step in steps {
                 self.line(&format!("expect-json {name} {step} within {within}"));
             }
             return;
@@ -284,12 +299,27 @@ fn last_line(session: &Session, from: u64) -> Option<(Stream, Vec<u8>)> {
         .map(|l| (l.stream, l.bytes.to_vec()))
 }
 
-/// Whether a `result` event came at or after `from`.
-fn turn_ended(session: Option<&Session>, from: u64) -> bool {
+/// Whether a `result` event came in the lines from `*scanned` on (which moves past the
+/// finished lines looked at, so a long turn is read once).
+fn turn_ended(session: Option<&Session>, scanned: &mut u64) -> bool {
     let Some(session) = session else { return false };
-    json_lines(session, from)
-        .iter()
-        .any(|v| stream_json::event_type(v) == Some("result"))
+    let sb = &session.scrollback;
+    let mut seq = (*scanned).max(sb.first_seq());
+    while let Some(line) = sb.get(seq) {
+        if line.is_open() {
+            break;
+        }
+        if line.stream.is_output()
+            && line.completes()
+            && stream_json::parse_line(&sb.whole_line(&line))
+                .is_some_and(|v| stream_json::event_type(&v) == Some("result"))
+        {
+            return true;
+        }
+        seq += 1;
+    }
+    *scanned = seq;
+    false
 }
 
 fn json_lines(session: &Session, from: u64) -> Vec<Value> {
@@ -302,9 +332,11 @@ fn json_lines(session: &Session, from: u64) -> Vec<Value> {
 }
 
 /// The `expect-json` predicates of an agent's turn: the text and tool names of what it said,
-/// and how the turn ended. Ids, durations and costs change from run to run and are left out.
-fn json_steps(session: &Session, from: u64) -> Vec<String> {
+/// and how the turn ended (and whether it ended in error). Ids, durations and costs change
+/// from run to run and are left out.
+fn json_steps(session: &Session, from: u64) -> (Vec<String>, bool) {
     let mut steps = Vec::new();
+    let mut failed = false;
     for value in json_lines(session, from) {
         match stream_json::event_type(&value) {
             Some("assistant") => {
@@ -336,12 +368,15 @@ fn json_steps(session: &Session, from: u64) -> Vec<String> {
                 if let Some(subtype) = value.get("subtype").and_then(Value::as_str) {
                     steps.push(format!("/subtype == {}", Value::from(subtype)));
                 }
+                // One step per line (a match moves past its line): an error's subtype says
+                // it was one.
+                failed = value.get("is_error").and_then(Value::as_bool) == Some(true);
                 break;
             }
             _ => {}
         }
     }
-    steps
+    (steps, failed)
 }
 
 /// `POINTER == "text"`, or `POINTER ~ /regex/` when the text holds volatile parts or more

@@ -238,7 +238,10 @@ async fn play(
                     (false, Speed::Factor(f)) => {
                         let ahead = entry.at_ms as f64 - s.now_ms();
                         if ahead > 0.0 {
-                            Wait::For(Duration::from_secs_f64(ahead / 1000.0 / f))
+                            Wait::For(
+                                Duration::try_from_secs_f64(ahead / 1000.0 / f)
+                                    .unwrap_or(Duration::from_secs(3600)),
+                            )
                         } else {
                             Wait::Go
                         }

@@ -35,7 +35,7 @@ impl App {
         self.draw_status(frame, status_area, engine, screen.page);
         self.draw_picker(frame, panes_area);
         if self.help {
-            draw_help(frame, area);
+            draw_help(frame, area, self.replay.is_some());
         }
     }
 
@@ -354,8 +354,11 @@ impl App {
     }
 }
 
-fn draw_help(frame: &mut Frame, area: Rect) {
-    let lines = keymap::help_lines();
+fn draw_help(frame: &mut Frame, area: Rect, replay: bool) {
+    let mut lines = keymap::help_lines();
+    if replay {
+        lines.splice(0..0, keymap::REPLAY_HELP.iter().copied());
+    }
     let popup = super::layout::centered(
         area,
         area.width.saturating_sub(4).min(100),

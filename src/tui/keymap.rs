@@ -240,6 +240,19 @@ pub fn action_for(key: &KeyEvent) -> Option<Action> {
 }
 
 /// Lines of the help overlay: (keys, what they do).
+/// The keys of a replay (`sandmux replay`), shown first in its help.
+pub const REPLAY_HELP: &[(&str, &str)] = &[
+    ("Space", "replay: pause, or play on"),
+    (
+        "n",
+        "replay: play the focused session's next turn (its input and what followed), then pause",
+    ),
+    (
+        "s",
+        "replay: the next speed (original pace, 10x, all at once)",
+    ),
+];
+
 pub fn help_lines() -> Vec<(&'static str, &'static str)> {
     let mut lines: Vec<(&str, &str)> = BINDINGS
         .iter()
