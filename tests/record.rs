@@ -130,12 +130,14 @@ fn config_sessions_are_left_to_the_config_and_a_bad_path_is_refused() {
     );
     let script = fx.path("rec.smx");
     let tmux = Tmux::new("record-config");
+    let socket = fx.path("s.sock");
     tmux.start(
         &format!(
-            "--log-file {} --record {} --config {}",
+            "--log-file {} --record {} --config {} --socket {}",
             fx.path("tui.log").display(),
             script.display(),
-            config.display()
+            config.display(),
+            socket.display()
         ),
         100,
         30,
@@ -144,6 +146,22 @@ fn config_sessions_are_left_to_the_config_and_a_bad_path_is_refused() {
     tmux.type_text("one");
     tmux.keys(&["Enter"]);
     tmux.wait_for("cfg:one", WAIT);
+    // A session added through the socket is declared in the script where it came (after
+    // the answer before it, once that went quiet).
+    std::thread::sleep(Duration::from_millis(600));
+    let added = sandmux()
+        .arg("ctl")
+        .arg("--socket")
+        .arg(&socket)
+        .args(["add", "late: sed -u s/^/late:/"])
+        .output()
+        .unwrap();
+    assert_eq!(added.status.code(), Some(0), "{}", stderr(&added));
+    tmux.wait_for("late ·", WAIT);
+    tmux.keys(&["Tab"]);
+    tmux.type_text("two");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("late:two", WAIT);
     tmux.keys(&["C-q"]);
     tmux.wait_for("SANDMUX-EXITED-0", WAIT);
     let recorded = std::fs::read_to_string(&script).unwrap();
@@ -154,6 +172,15 @@ fn config_sessions_are_left_to_the_config_and_a_bad_path_is_refused() {
     );
     assert!(
         recorded.contains("send cfg one\nexpect cfg stdout \"cfg:one\""),
+        "{recorded}"
+    );
+    assert!(
+        recorded
+            .contains("\"cfg:one\" within 2s\nsession late: sed -u 's/^/late:/'\nsend late two\n"),
+        "{recorded}"
+    );
+    assert!(
+        recorded.contains("expect late stdout \"late:two\""),
         "{recorded}"
     );
     let out = sandmux()

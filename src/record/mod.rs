@@ -12,7 +12,7 @@
 pub mod declare;
 pub mod generalize;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +28,8 @@ use generalize::pattern_for;
 
 /// The least `within` a recorded expect gets, however fast the answer came.
 const MIN_WITHIN: Duration = Duration::from_secs(2);
+/// An answer with no output for this long is taken as complete when the user moves on.
+const QUIET: Duration = Duration::from_millis(500);
 /// A recorded expect waits this many times as long as the answer took.
 const WITHIN_FACTOR: u32 = 5;
 
@@ -50,6 +52,8 @@ pub struct Recorder {
     path: PathBuf,
     file: File,
     pending: HashMap<SessionId, Pending>,
+    /// Sessions the script knows: declared by it, or in the config.
+    declared: HashSet<String>,
     /// The first error writing the file (reported once, then recording stops).
     failed: Option<String>,
 }
@@ -68,6 +72,10 @@ impl Recorder {
             path: path.to_path_buf(),
             file,
             pending: HashMap::new(),
+            declared: engine
+                .sessions()
+                .map(|(_, s)| s.spec.name.clone())
+                .collect(),
             failed: None,
         };
         let run = match config {
@@ -106,6 +114,7 @@ impl Recorder {
     /// A command the TUI applied with success (`Ok(None)` from the engine).
     pub fn command(&mut self, command: &Command, engine: &Engine) {
         let Some(id) = command.session() else { return };
+        self.settle_quiet(engine);
         let Some(session) = engine.session(id) else {
             return;
         };
@@ -151,6 +160,16 @@ impl Recorder {
     /// An event the TUI read: an agent's turn that ended, a session that exited.
     pub fn event(&mut self, event: &Event, engine: &Engine) {
         match event {
+            // A session added while recording (through the control socket) is declared
+            // where it came.
+            Event::Added { session } => {
+                if let Some(s) = engine.session(*session)
+                    && self.declared.insert(s.spec.name.clone())
+                {
+                    self.settle_quiet(engine);
+                    self.line(&declare::session_step(&s.spec));
+                }
+            }
             Event::Output { session, .. } => {
                 let Some(pending) = self.pending.get_mut(session) else {
                     return;
@@ -184,6 +203,22 @@ impl Recorder {
     pub fn finish(&mut self, engine: &Engine) {
         let ids: Vec<SessionId> = self.pending.keys().copied().collect();
         for id in ids {
+            self.settle(id, engine);
+        }
+    }
+
+    /// Writes the answers that have gone quiet before the next step, so the script reads in
+    /// the order the user worked (an agent's turn waits for its `result`).
+    fn settle_quiet(&mut self, engine: &Engine) {
+        let quiet: Vec<SessionId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| {
+                p.turn.is_none() && p.last_output.is_some_and(|t| t.elapsed() >= QUIET)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in quiet {
             self.settle(id, engine);
         }
     }
