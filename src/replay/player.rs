@@ -69,10 +69,13 @@ impl Player {
                     input: false,
                 });
             }
+            // A clock that stepped back never reorders a session's own records.
+            let mut at_ms = 0;
             for r in &t.records {
+                at_ms = r.t.saturating_sub(first).max(at_ms);
                 if let Some(event) = event_of(&r.kind) {
                     timeline.push(Entry {
-                        at_ms: r.t.saturating_sub(first),
+                        at_ms,
                         session,
                         input: matches!(
                             &event,
