@@ -225,7 +225,8 @@ Exit status: 0 the same, 1 they differ (the first divergence is printed), 2 bad 
 Examples:
   sandmux diff before/echo.jsonl after/echo.jsonl
   sandmux diff a.jsonl b.jsonl --ignore '/\\d+ms/' --ignore request_id
-  sandmux diff a.jsonl b.jsonl --json | jq .turn";
+  sandmux diff a.jsonl b.jsonl --json | jq .turn
+  sandmux diff golden/ logs/                  every NAME.jsonl of the two directories";
 
 /// Options of `sandmux replay`.
 #[derive(Debug, Args, Clone)]
@@ -242,6 +243,10 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub paused: bool,
 
+    /// Play a pause longer than this (between any two records) as this long: `2s`, `500ms`.
+    #[arg(long, value_name = "DURATION")]
+    pub max_gap: Option<String>,
+
     /// Log file (default: sandmux.log in the user's state directory).
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
@@ -250,12 +255,12 @@ pub struct ReplayArgs {
 /// Options of `sandmux diff`.
 #[derive(Debug, Args, Clone)]
 pub struct DiffArgs {
-    /// The first transcript (the expected one).
-    #[arg(value_name = "A.jsonl")]
+    /// The first transcript (the expected one), or a directory of them.
+    #[arg(value_name = "A.jsonl|DIR")]
     pub a: PathBuf,
 
-    /// The second transcript.
-    #[arg(value_name = "B.jsonl")]
+    /// The second transcript, or a directory (its NAME.jsonl are compared with A's).
+    #[arg(value_name = "B.jsonl|DIR")]
     pub b: PathBuf,
 
     /// Also ignore this record field or JSON field (any depth), or what a /REGEX/ matches.

@@ -94,6 +94,26 @@ fn diff_of_identical_runs_is_empty_and_one_changed_reply_names_its_turn() {
     assert_eq!(value["a"]["input"], "two");
     assert_eq!(value["b"]["output"][0]["text"], "broken");
 
+    // Two directories: their transcripts of the same name.
+    let dirs = diff(&fx, "a", "c", &[]);
+    assert_eq!(dirs.status.code(), Some(1));
+    assert!(
+        stdout(&dirs).contains("a/echo.jsonl and c/echo.jsonl differ at turn 2"),
+        "{}",
+        stdout(&dirs)
+    );
+    assert!(!stdout(&dirs).contains("py.jsonl"), "{}", stdout(&dirs));
+    assert_eq!(diff(&fx, "a", "b", &[]).status.code(), Some(0));
+    std::fs::remove_file(fx.path("b/py.jsonl")).unwrap();
+    let missing = diff(&fx, "a", "b", &[]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        stdout(&missing).contains("b has no py.jsonl (session `py`)"),
+        "{}",
+        stdout(&missing)
+    );
+    assert_eq!(diff(&fx, "a", "a/py.jsonl", &[]).status.code(), Some(2));
+
     // An ignored regex hides the difference.
     let ignored = diff(
         &fx,

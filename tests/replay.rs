@@ -118,7 +118,7 @@ async fn a_replay_renders_the_screen_of_the_live_run() {
 
     let transcripts = Transcript::load_all(&[dir.path().to_path_buf()]).unwrap();
     let clock = Clock::new(Speed::All, false);
-    let mut replay = sandmux::replay::engine(&transcripts, clock.clone()).unwrap();
+    let mut replay = sandmux::replay::engine(&transcripts, clock.clone(), None).unwrap();
     let mut app = App::new(&replay);
     app.replay = Some(clock.clone());
     pump(&mut replay, &mut app, |e| !e.any_live()).await;
@@ -182,7 +182,7 @@ async fn a_replay_steps_turn_by_turn() {
     let dir = tempfile::tempdir().unwrap();
     let transcripts = two_turns(dir.path());
     let clock = Clock::new(Speed::Factor(1.0), true);
-    let mut engine = sandmux::replay::engine(&transcripts, clock.clone()).unwrap();
+    let mut engine = sandmux::replay::engine(&transcripts, clock.clone(), None).unwrap();
     let mut app = App::new(&engine);
     app.replay = Some(clock.clone());
     pump_for(&mut engine, &mut app, Duration::from_millis(200)).await;
@@ -215,7 +215,7 @@ async fn a_replay_keeps_the_pace_until_told_to_play_all_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let transcripts = two_turns(dir.path());
     let clock = Clock::new(Speed::Factor(1.0), false);
-    let mut engine = sandmux::replay::engine(&transcripts, clock.clone()).unwrap();
+    let mut engine = sandmux::replay::engine(&transcripts, clock.clone(), None).unwrap();
     let mut app = App::new(&engine);
     app.replay = Some(clock.clone());
     pump(&mut engine, &mut app, |e| output_has(e, "s", "ack:a")).await;
@@ -230,4 +230,24 @@ async fn a_replay_keeps_the_pace_until_told_to_play_all_at_once() {
     assert!(app.status().unwrap().contains("all at once"));
     pump(&mut engine, &mut app, |e| !e.any_live()).await;
     assert!(output_has(&engine, "s", "ack:b"));
+}
+
+#[tokio::test]
+async fn a_long_pause_plays_as_the_max_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let transcripts = two_turns(dir.path());
+    let clock = Clock::new(Speed::Factor(1.0), false);
+    let gap = Some(Duration::from_millis(100));
+    let mut engine = sandmux::replay::engine(&transcripts, clock.clone(), gap).unwrap();
+    let mut app = App::new(&engine);
+    let started = std::time::Instant::now();
+    pump(&mut engine, &mut app, |e| !e.any_live()).await;
+    // 6 s as recorded; with pauses cut to 100 ms, a fraction of a second.
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(output_has(&engine, "s", "ack:b"));
+    assert!(clock.status().ends_with("/0:00.2"), "{}", clock.status());
 }

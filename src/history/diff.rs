@@ -195,7 +195,8 @@ fn input_text(input: &str) -> String {
         .unwrap_or_else(|| input.to_string())
 }
 
-/// `sandmux diff`: exit 0 when the same, 1 when they differ, 2 for bad input.
+/// `sandmux diff`: exit 0 when the same, 1 when they differ, 2 for bad input. Two directories
+/// compare their transcripts of the same name (one missing on a side is a difference).
 pub fn run(args: &crate::cli::DiffArgs) -> i32 {
     let ignore = match Ignore::from_args(&args.ignore, args.strict) {
         Ok(ignore) => ignore,
@@ -204,21 +205,79 @@ pub fn run(args: &crate::cli::DiffArgs) -> i32 {
             return 2;
         }
     };
-    let load = |p: &std::path::Path| Transcript::load(p);
-    let (a, b) = match (load(&args.a), load(&args.b)) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(err), _) | (_, Err(err)) => {
+    let pairs = match pairs(&args.a, &args.b) {
+        Ok(pairs) => pairs,
+        Err(err) => {
             crate::say!("sandmux: {err}");
             return 2;
         }
     };
-    let comparison = Comparison::new(&a, &b, &ignore);
-    if args.json {
-        crate::out!("{}", comparison.json());
-    } else if comparison.divergence.is_some() {
-        use std::io::IsTerminal;
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        crate::out!("{}", comparison.text(colour).trim_end());
+    use std::io::IsTerminal;
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut differ = false;
+    for (a, b) in &pairs {
+        let (a, b) = match (a, b) {
+            (Some(a), Some(b)) => (a, b),
+            (a, b) => {
+                differ = true;
+                let (have, missing) = match (a, b) {
+                    (Some(a), _) => (a, args.b.display()),
+                    (_, Some(b)) => (b, args.a.display()),
+                    _ => continue,
+                };
+                let message = format!(
+                    "{} has no {}.jsonl (session `{}`)",
+                    missing, have.name, have.name
+                );
+                if args.json {
+                    crate::out!(
+                        "{}",
+                        json!({"same": false, "session": have.name, "missing": message})
+                    );
+                } else {
+                    crate::out!("{message}");
+                }
+                continue;
+            }
+        };
+        let comparison = Comparison::new(a, b, &ignore);
+        differ |= comparison.divergence.is_some();
+        if args.json {
+            crate::out!("{}", comparison.json());
+        } else if comparison.divergence.is_some() {
+            crate::out!("{}", comparison.text(colour).trim_end());
+        }
     }
-    i32::from(comparison.divergence.is_some())
+    i32::from(differ)
+}
+
+/// The transcripts to compare: two files, or the files of the same name in two directories.
+type Pair = (Option<Transcript>, Option<Transcript>);
+
+fn pairs(a: &std::path::Path, b: &std::path::Path) -> Result<Vec<Pair>, String> {
+    match (a.is_dir(), b.is_dir()) {
+        (false, false) => Ok(vec![(
+            Some(Transcript::load(a)?),
+            Some(Transcript::load(b)?),
+        )]),
+        (true, true) => {
+            let mut left = Transcript::load_all(&[a.to_path_buf()])?;
+            let mut right = Transcript::load_all(&[b.to_path_buf()])?;
+            let mut out = Vec::new();
+            for t in left.drain(..) {
+                let other = right
+                    .iter()
+                    .position(|r| r.name == t.name)
+                    .map(|i| right.remove(i));
+                out.push((Some(t), other));
+            }
+            out.extend(right.into_iter().map(|r| (None, Some(r))));
+            Ok(out)
+        }
+        _ => Err(format!(
+            "{} and {}: give two transcripts or two directories of them",
+            a.display(),
+            b.display()
+        )),
+    }
 }

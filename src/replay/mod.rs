@@ -15,12 +15,16 @@ use crate::history::Transcript;
 /// An engine whose sessions play `transcripts` on `clock` (and run nothing).
 /// Sessions come in the order they started (by their first record, then pid), as they were
 /// in the live run.
-pub fn engine(transcripts: &[Transcript], clock: Clock) -> Result<Engine, String> {
+pub fn engine(
+    transcripts: &[Transcript],
+    clock: Clock,
+    max_gap: Option<std::time::Duration>,
+) -> Result<Engine, String> {
     let mut ordered: Vec<&Transcript> = transcripts.iter().collect();
     ordered.sort_by_key(|t| (t.records.first().map(|r| r.t), t.pid(), t.name.clone()));
     let ordered: Vec<Transcript> = ordered.into_iter().cloned().collect();
     let mut engine = Engine::new(EngineOptions::default());
-    engine.register("local", Arc::new(Player::new(&ordered, clock)));
+    engine.register("local", Arc::new(Player::new(&ordered, clock, max_gap)));
     for spec in specs(&ordered) {
         engine.add(spec).map_err(|e| e.to_string())?;
     }

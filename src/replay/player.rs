@@ -49,7 +49,9 @@ pub struct Player {
 }
 
 impl Player {
-    pub fn new(transcripts: &[Transcript], clock: Clock) -> Player {
+    /// The player of `transcripts`; a pause longer than `max_gap` between two records plays
+    /// as `max_gap`.
+    pub fn new(transcripts: &[Transcript], clock: Clock, max_gap: Option<Duration>) -> Player {
         let first = transcripts
             .iter()
             .filter_map(|t| t.records.first().map(|r| r.t))
@@ -91,6 +93,16 @@ impl Player {
         }
         // Stable: records of one transcript keep their order.
         timeline.sort_by_key(|e| e.at_ms);
+        if let Some(max) = max_gap {
+            let max = max.as_millis() as u64;
+            let (mut previous, mut cut) = (0, 0);
+            for entry in &mut timeline {
+                let gap = entry.at_ms - previous;
+                previous = entry.at_ms;
+                cut += gap.saturating_sub(max);
+                entry.at_ms -= cut;
+            }
+        }
         clock.with(|s| s.total_ms = timeline.last().map_or(0, |e| e.at_ms));
         Player {
             clock,

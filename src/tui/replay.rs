@@ -15,6 +15,14 @@ pub async fn run(args: ReplayArgs) -> i32 {
             return 2;
         }
     };
+    let max_gap = match args.max_gap.as_deref().map(crate::units::parse_duration) {
+        None => None,
+        Some(Ok(gap)) => Some(gap),
+        Some(Err(err)) => {
+            crate::say!("sandmux: --max-gap: {err}");
+            return 2;
+        }
+    };
     let transcripts = match Transcript::load_all(&args.paths) {
         Ok(t) => t,
         Err(err) => {
@@ -30,7 +38,7 @@ pub async fn run(args: ReplayArgs) -> i32 {
         }
     };
     let clock = Clock::new(speed, args.paused);
-    let mut engine = match crate::replay::engine(&transcripts, clock.clone()) {
+    let mut engine = match crate::replay::engine(&transcripts, clock.clone(), max_gap) {
         Ok(engine) => engine,
         Err(err) => {
             crate::say!("sandmux: {err}");
