@@ -176,7 +176,7 @@ fn config_sessions_are_left_to_the_config_and_a_bad_path_is_refused() {
     );
     assert!(
         recorded
-            .contains("\"cfg:one\" within 2s\nsession late: sed -u 's/^/late:/'\nsend late two\n"),
+            .contains("\"cfg:one\" within 5s\nsession late: sed -u 's/^/late:/'\nsend late two\n"),
         "{recorded}"
     );
     assert!(

@@ -27,7 +27,7 @@ use crate::protocol::stream_json;
 use generalize::pattern_for;
 
 /// The least `within` a recorded expect gets, however fast the answer came.
-const MIN_WITHIN: Duration = Duration::from_secs(2);
+const MIN_WITHIN: Duration = Duration::from_secs(5);
 /// An answer with no output for this long is taken as complete when the user moves on.
 const QUIET: Duration = Duration::from_millis(500);
 /// A recorded expect waits this many times as long as the answer took.
