@@ -126,18 +126,15 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         }
     }
     outcome.transcript_incomplete = engine.sessions().any(|(_, s)| s.transcript_incomplete());
-    let golden = match (&args.golden, &transcript_dir) {
-        (Some(dir), Some(transcripts)) => {
+    let golden = match &args.golden {
+        Some(dir) => {
             let sessions: Vec<(String, std::path::PathBuf)> = engine
                 .sessions()
-                .map(|(_, s)| {
-                    let name = s.spec.name.clone();
-                    let path = transcripts.join(format!("{name}.jsonl"));
-                    (name, path)
+                .filter_map(|(_, s)| {
+                    Some((s.spec.name.clone(), s.transcript_path()?.to_path_buf()))
                 })
                 .collect();
-            use std::io::IsTerminal;
-            let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            let colour = crate::history::diff::colour_on(&std::io::stderr());
             crate::history::golden::check(
                 dir,
                 &sessions,
@@ -147,7 +144,7 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
                 scratch.is_some(),
             )
         }
-        _ => Vec::new(),
+        None => Vec::new(),
     };
     finish(&args, &script_name, &outcome, &engine, &golden)
 }

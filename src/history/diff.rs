@@ -28,10 +28,7 @@ pub struct Divergence {
 /// The first divergence of `a` from `b`, if any.
 pub fn compare(a: &Normal, b: &Normal) -> Option<Divergence> {
     let mut found: Vec<Divergence> = Vec::new();
-    let inputs = a.inputs.iter().zip(&b.inputs).position(|(x, y)| x != y);
-    let inputs = inputs
-        .or_else(|| (a.inputs.len() != b.inputs.len()).then(|| a.inputs.len().min(b.inputs.len())));
-    if let Some(i) = inputs {
+    if let Some(i) = first_mismatch(&a.inputs, &b.inputs, |x, y| x == y) {
         found.push(Divergence {
             turn: i + 1,
             what: "input",
@@ -52,9 +49,16 @@ pub fn compare(a: &Normal, b: &Normal) -> Option<Divergence> {
     found.into_iter().min_by_key(|d| d.turn.min(d.b_turn))
 }
 
+/// The first index where `a` and `b` differ (or where the shorter one ends).
+fn first_mismatch<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> Option<usize> {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| !same(x, y))
+        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
+}
+
 fn first_difference(what: &'static str, a: &[Item], b: &[Item]) -> Option<Divergence> {
-    let at = a.iter().zip(b).position(|(x, y)| x.text != y.text);
-    let at = at.or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))?;
+    let at = first_mismatch(a, b, |x, y| x.text == y.text)?;
     let turn_of = |items: &[Item], other: &[Item]| {
         items
             .get(at)
@@ -212,8 +216,7 @@ pub fn run(args: &crate::cli::DiffArgs) -> i32 {
             return 2;
         }
     };
-    use std::io::IsTerminal;
-    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let colour = colour_on(&std::io::stdout());
     let mut differ = false;
     for (a, b) in &pairs {
         let (a, b) = match (a, b) {
@@ -249,6 +252,11 @@ pub fn run(args: &crate::cli::DiffArgs) -> i32 {
         }
     }
     i32::from(differ)
+}
+
+/// Whether a divergence printed on `stream` is coloured: on a terminal, unless NO_COLOR.
+pub fn colour_on(stream: &impl std::io::IsTerminal) -> bool {
+    stream.is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// The transcripts to compare: two files, or the files of the same name in two directories.

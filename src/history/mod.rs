@@ -107,52 +107,49 @@ impl Transcript {
         Ok(transcripts)
     }
 
-    /// The command of the `started` record, if any.
-    pub fn command(&self) -> Option<Vec<String>> {
+    /// The fields of the first `started` record, if any.
+    pub fn started(&self) -> Option<&Map<String, Value>> {
         self.records.iter().find_map(|r| match &r.kind {
-            RecordKind::Event { name, fields } if name == "started" => {
-                fields.get("command").and_then(Value::as_array).map(|argv| {
-                    argv.iter()
-                        .map(|a| a.as_str().unwrap_or("").to_string())
-                        .collect()
-                })
-            }
+            RecordKind::Event { name, fields } if name == "started" => Some(fields),
             _ => None,
         })
+    }
+
+    /// The command of the `started` record, if any.
+    pub fn command(&self) -> Option<Vec<String>> {
+        let argv = self.started()?.get("command")?.as_array()?;
+        Some(
+            argv.iter()
+                .map(|a| a.as_str().unwrap_or("").to_string())
+                .collect(),
+        )
     }
 
     /// The pid of the `started` record, if any.
     pub fn pid(&self) -> Option<u64> {
-        self.records.iter().find_map(|r| match &r.kind {
-            RecordKind::Event { name, fields } if name == "started" => {
-                fields.get("pid").and_then(Value::as_u64)
-            }
-            _ => None,
-        })
+        self.started()?.get("pid")?.as_u64()
     }
 
     /// Whether the session spoke stream-json: its `started` record says so, or (for older
-    /// transcripts) its first stdout line is a JSON object with a `type`.
+    /// transcripts) its first stdout chunk starts with a JSON object with a `type`.
     pub fn is_stream_json(&self) -> bool {
-        for r in &self.records {
-            match &r.kind {
-                RecordKind::Event { name, fields } if name == "started" => {
-                    if let Some(p) = fields.get("protocol").and_then(Value::as_str) {
-                        return p == "stream-json";
-                    }
-                }
+        if let Some(protocol) = self.started().and_then(|f| f.get("protocol")) {
+            return protocol.as_str() == Some("stream-json");
+        }
+        self.records
+            .iter()
+            .find_map(|r| match &r.kind {
                 RecordKind::Data {
                     stream: Stream::Stdout,
                     bytes,
-                } => {
-                    let first = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
-                    return serde_json::from_slice::<Value>(first)
-                        .is_ok_and(|v| v.get("type").is_some_and(Value::is_string));
-                }
-                _ => {}
-            }
-        }
-        false
+                } => Some(bytes),
+                _ => None,
+            })
+            .is_some_and(|bytes| {
+                let first = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
+                serde_json::from_slice::<Value>(first)
+                    .is_ok_and(|v| v.get("type").is_some_and(Value::is_string))
+            })
     }
 }
 

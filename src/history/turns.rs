@@ -136,11 +136,6 @@ impl Normal {
             .map(|(s, i)| (s, i.text.as_str()))
             .collect()
     }
-
-    /// How many turns there are (turn 0 included).
-    pub fn turns(&self) -> usize {
-        self.inputs.len() + 1
-    }
 }
 
 /// Normalises a transcript for comparison.

@@ -102,10 +102,6 @@ impl Recorder {
         Ok(recorder)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// The sentence about a failed write, once.
     pub fn take_failure(&mut self) -> Option<String> {
         self.failed.take()

@@ -134,7 +134,6 @@ impl Clock {
             s.rebase();
             s.paused = !s.paused;
             s.step = None;
-            s.base_real = Instant::now();
         });
         self.status()
     }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
@@ -22,7 +21,19 @@ struct Entry {
     at_ms: u64,
     session: usize,
     event: BackendEvent,
-    input: bool,
+}
+
+impl Entry {
+    /// Input that was sent (where a step ends).
+    fn is_input(&self) -> bool {
+        matches!(
+            self.event,
+            BackendEvent::Output {
+                stream: Stream::Stdin,
+                ..
+            }
+        )
+    }
 }
 
 /// The sessions to add to the engine for `transcripts` (one each, named after the file).
@@ -44,7 +55,7 @@ pub fn specs(transcripts: &[Transcript]) -> Vec<SessionSpec> {
 pub struct Player {
     clock: Clock,
     timeline: Arc<Vec<Entry>>,
-    names: Vec<String>,
+    names: Arc<Vec<String>>,
     sinks: Arc<Mutex<HashMap<usize, EventSink>>>,
 }
 
@@ -59,16 +70,13 @@ impl Player {
             .unwrap_or(0);
         let mut timeline = Vec::new();
         for (session, t) in transcripts.iter().enumerate() {
-            let started = t
-                .records
-                .iter()
-                .any(|r| matches!(&r.kind, RecordKind::Event { name, .. } if name == "started"));
-            if !started && let Some(r) = t.records.first() {
+            if t.started().is_none()
+                && let Some(r) = t.records.first()
+            {
                 timeline.push(Entry {
                     at_ms: r.t.saturating_sub(first),
                     session,
                     event: BackendEvent::Started { pid: None },
-                    input: false,
                 });
             }
             // A clock that stepped back never reorders a session's own records.
@@ -79,13 +87,6 @@ impl Player {
                     timeline.push(Entry {
                         at_ms,
                         session,
-                        input: matches!(
-                            &event,
-                            BackendEvent::Output {
-                                stream: Stream::Stdin,
-                                ..
-                            }
-                        ),
                         event,
                     });
                 }
@@ -107,7 +108,7 @@ impl Player {
         Player {
             clock,
             timeline: Arc::new(timeline),
-            names: transcripts.iter().map(|t| t.name.clone()).collect(),
+            names: Arc::new(transcripts.iter().map(|t| t.name.clone()).collect()),
             sinks: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -197,18 +198,14 @@ impl Backend for Player {
             sinks.len() == self.names.len()
         };
         if ready {
-            let names = Arc::new(self.names.clone());
-            let (clock, timeline, sinks) = (
+            let (clock, timeline, names, sinks) = (
                 self.clock.clone(),
                 self.timeline.clone(),
+                self.names.clone(),
                 self.sinks.clone(),
             );
             tokio::spawn(play(clock, timeline, names, sinks));
         }
-    }
-
-    fn shutdown(&self) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
     }
 }
 
@@ -239,7 +236,7 @@ async fn play(
             let wait = clock.with(|s| {
                 if let Some(name) = &s.step {
                     // A step ends before its session's next input, once it played something.
-                    if step_played && entry.input && names[entry.session] == *name {
+                    if step_played && entry.is_input() && names[entry.session] == *name {
                         s.step = None;
                         step_played = false;
                         return Wait::Forever;

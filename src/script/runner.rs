@@ -226,11 +226,6 @@ impl<'e> Runner<'e> {
         }
     }
 
-    /// The variables bound so far (`${NAME}`).
-    pub fn values(&self) -> &HashMap<String, String> {
-        &self.values
-    }
-
     async fn step(&mut self, step: &Step) -> Result<(), Failure> {
         self.check_interrupt()?;
         let expanded;

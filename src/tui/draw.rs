@@ -299,6 +299,8 @@ impl App {
             (None, None) => Span::styled(
                 if self.list_has_keys() {
                     " ↑↓ choose · type or Enter to reply · Ctrl-G jump · Ctrl-N next needing you · F11 tiles · F1 help"
+                } else if self.replay.is_some() {
+                    " Space pause/play · n next turn · s speed · Ctrl-F search · Tab next · Ctrl-Q quit"
                 } else {
                     " F1 help · Tab next · Ctrl-G jump · F11 layout · Enter send · Ctrl-F search · Ctrl-Q quit"
                 },
@@ -322,17 +324,7 @@ impl App {
             )),
             (None, None) => None,
         };
-        let left = match (&self.replay, left) {
-            (Some(_), Span { content, style }) if content.starts_with(" F1 help") => Span::styled(
-                " Space pause/play · n next turn · s speed · Ctrl-F search · Tab next · Ctrl-Q quit",
-                style,
-            ),
-            (_, left) => left,
-        };
-        let left = match badge {
-            Some(badge) => TextLine::from(vec![badge, left]),
-            None => TextLine::from(left),
-        };
+        let left = TextLine::from(badge.into_iter().chain([left]).collect::<Vec<_>>());
         let needs_width = needs.as_ref().map_or(0, |s| s.width() as u16);
         let [left_area, needs_area, right_area] = Layout::horizontal([
             Constraint::Min(0),

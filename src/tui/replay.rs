@@ -1,5 +1,7 @@
 //! `sandmux replay DIR|FILE.jsonl...`: the TUI on sessions that play transcripts back.
 
+use std::time::Duration;
+
 use super::app::App;
 use super::logging;
 use crate::cli::ReplayArgs;
@@ -8,30 +10,13 @@ use crate::replay::{Clock, Speed};
 
 /// Runs a replay; returns the process exit status (2 for bad input).
 pub async fn run(args: ReplayArgs) -> i32 {
-    let speed = match Speed::parse(&args.speed) {
-        Ok(speed) => speed,
-        Err(err) => {
-            crate::say!("sandmux: {err}");
-            return 2;
-        }
-    };
-    let max_gap = match args.max_gap.as_deref().map(crate::units::parse_duration) {
-        None => None,
-        Some(Ok(gap)) => Some(gap),
-        Some(Err(err)) => {
-            crate::say!("sandmux: --max-gap: {err}");
-            return 2;
-        }
-    };
-    let transcripts = match Transcript::load_all(&args.paths) {
-        Ok(t) => t,
-        Err(err) => {
-            crate::say!("sandmux: {err}");
-            return 2;
-        }
-    };
-    let (_log_guard, log_path) = match logging::init(args.log_file.as_deref()) {
-        Ok(pair) => pair,
+    let prepared = options(&args).and_then(|(speed, max_gap)| {
+        let transcripts = Transcript::load_all(&args.paths)?;
+        let (log_guard, log_path) = logging::init(args.log_file.as_deref())?;
+        Ok((speed, max_gap, transcripts, log_guard, log_path))
+    });
+    let (speed, max_gap, transcripts, _log_guard, log_path) = match prepared {
+        Ok(prepared) => prepared,
         Err(err) => {
             crate::say!("sandmux: {err}");
             return 2;
@@ -48,4 +33,16 @@ pub async fn run(args: ReplayArgs) -> i32 {
     let mut app = App::new(&engine);
     app.replay = Some(clock);
     super::in_terminal(&mut app, &mut engine, &mut std::io::sink(), &log_path).await
+}
+
+/// `--speed` and `--max-gap`, or the sentence about the one that is wrong.
+fn options(args: &ReplayArgs) -> Result<(Speed, Option<Duration>), String> {
+    let speed = Speed::parse(&args.speed)?;
+    let max_gap = args
+        .max_gap
+        .as_deref()
+        .map(crate::units::parse_duration)
+        .transpose()
+        .map_err(|err| format!("--max-gap: {err}"))?;
+    Ok((speed, max_gap))
 }
