@@ -136,6 +136,22 @@ pub enum CommandLine {
         /// Extra delay before each reply, in milliseconds.
         #[arg(long, default_value_t = 0)]
         delay_ms: u64,
+        /// `stdio`: ask permission for a command on stdout (a `can_use_tool` request), as
+        /// the real CLI does.
+        #[arg(long, value_name = "TOOL", value_parser = ["stdio"])]
+        permission_prompt_tool: Option<String>,
+        /// Stream each text as `stream_event` records before the whole message.
+        #[arg(long)]
+        include_partial_messages: bool,
+        /// Taken for the real CLI's sake (`-p`): stream-json is all the demo agent speaks.
+        #[arg(short = 'p', long = "print", hide = true)]
+        print: bool,
+        #[arg(long, hide = true, value_parser = ["stream-json"])]
+        input_format: Option<String>,
+        #[arg(long, hide = true, value_parser = ["stream-json"])]
+        output_format: Option<String>,
+        #[arg(long, hide = true)]
+        verbose: bool,
     },
     /// Run sessions with no terminal, driven through the control socket until stopped.
     #[command(after_help = SERVE_EXAMPLES)]

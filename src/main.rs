@@ -27,9 +27,16 @@ fn main() {
             0
         }
         Some(CommandLine::Watchdog { owner }) => sandmux::backend::watchdog::run(owner),
-        Some(CommandLine::DemoAgent { delay_ms }) => {
-            sandmux::demo_agent::run(std::time::Duration::from_millis(delay_ms))
-        }
+        Some(CommandLine::DemoAgent {
+            delay_ms,
+            permission_prompt_tool,
+            include_partial_messages,
+            ..
+        }) => sandmux::demo_agent::run(sandmux::demo_agent::Options {
+            delay: std::time::Duration::from_millis(delay_ms),
+            ask_permission: permission_prompt_tool.is_some(),
+            partial: include_partial_messages,
+        }),
         Some(CommandLine::Doctor { boot }) => {
             init_stderr_logging();
             runtime.block_on(async {

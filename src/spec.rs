@@ -7,10 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{BackendSpec, Program, Protocol, SandboxSpec, SessionSpec, View, valid_name};
+use crate::engine::{
+    BackendSpec, Permissions, Program, Protocol, SandboxSpec, SessionSpec, View, valid_name,
+};
 
 /// Every session key, as error messages list them.
-pub const KEYS: &str = "command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt, group";
+pub const KEYS: &str = "command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt, group, permissions";
 
 /// A key's value as the caller has it: scripts and `-s` have text; TOML has typed values.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +75,7 @@ pub struct SpecBuilder {
     view: Option<View>,
     prompt: Option<String>,
     group: Option<String>,
+    permissions: Permissions,
 }
 
 impl SpecBuilder {
@@ -100,6 +103,7 @@ impl SpecBuilder {
             view: None,
             prompt: None,
             group: None,
+            permissions: Permissions::Ask,
         })
     }
 
@@ -219,6 +223,14 @@ impl SpecBuilder {
                 }
                 self.prompt = Some(pattern);
             }
+            "permissions" => {
+                let word = text(&value)?;
+                self.permissions = Permissions::parse(&word).ok_or_else(|| {
+                    bad(format!(
+                        "unknown permissions `{word}` (known: ask, allow, deny)"
+                    ))
+                })?;
+            }
             "group" => {
                 let group = text(&value)?;
                 if !valid_name(&group) {
@@ -322,6 +334,7 @@ impl SpecBuilder {
             view: self.view,
             prompt: self.prompt,
             group: self.group,
+            permissions: self.permissions,
         })
     }
 }

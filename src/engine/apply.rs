@@ -11,6 +11,7 @@ use super::{
     Command, Engine, EngineError, Event, Protocol, Scrollback, SessionId, SessionSpec,
     SessionState, Stream, Transcript, signal_name, valid_name,
 };
+use crate::protocol::control::Answer;
 
 impl Engine {
     /// Applies a command. Input to a session that has ended is dropped with a warning event
@@ -71,12 +72,36 @@ impl Engine {
                 // are recognised by their generation.
                 s.controls = None;
                 s.scrollback.close_streams();
+                self.agent_ended(session);
                 self.launch(session);
                 None
             }
             Command::Clear { session } => {
                 self.get_mut(session)?.scrollback.clear();
                 None
+            }
+            Command::Interrupt { session } => return self.interrupt(session),
+            Command::Approve {
+                session,
+                pick,
+                always,
+            } => {
+                let answer = if always {
+                    Answer::AllowedAlways
+                } else {
+                    Answer::Allowed
+                };
+                return self.answer(session, &pick, answer);
+            }
+            Command::Deny {
+                session,
+                pick,
+                message,
+            } => {
+                let message = message
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| "The user denied this in sandmux.".to_string());
+                return self.answer(session, &pick, Answer::Denied { message });
             }
         };
         if let Some(event) = &event {
@@ -174,7 +199,7 @@ impl Engine {
         }
         s.record_data("stdin", &bytes);
         // The input is part of the conversation: the pane shows it where it happened.
-        let before = (s.awaiting_input, s.turn_in_flight);
+        let before = s.activity_key();
         let end = s.scrollback.end_seq();
         let start = match end.checked_sub(1).and_then(|last| s.scrollback.get(last)) {
             // The bytes go on the input line still waiting for its newline.
@@ -190,7 +215,10 @@ impl Engine {
             s.turn_in_flight = true;
         }
         s.send_control(Control::Write(bytes));
-        self.publish_output(id, before, &[]);
+        // An answer typed by hand closes the request it answers.
+        let noticed = s.notice_output();
+        let turn_ends = self.act_on(id, noticed);
+        self.publish_output(id, before, &turn_ends);
         Ok(None)
     }
 }

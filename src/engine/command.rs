@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{ExitStatus, SessionSpec, Stream};
+use super::{ExitStatus, Pick, SessionSpec, Stream};
+use crate::protocol::control::{Answer, Approval};
 
 /// Identifies a session within one engine (stable for the engine's life, never reused).
 pub type SessionId = usize;
@@ -42,6 +43,26 @@ pub enum Command {
     Restart { session: SessionId },
     /// Forget the session's scrollback (the transcript keeps everything).
     Clear { session: SessionId },
+    /// Stop the current turn: an agent's own interrupt (the conversation goes on), SIGINT
+    /// for other sessions, or for an agent interrupted twice within 2 s.
+    Interrupt { session: SessionId },
+    /// Allow the pending permission request `pick` names (the oldest by default); `always`
+    /// also allows its tool for the rest of the session.
+    Approve {
+        session: SessionId,
+        #[serde(default)]
+        pick: Pick,
+        #[serde(default)]
+        always: bool,
+    },
+    /// Refuse the pending permission request `pick` names, telling the agent `message`.
+    Deny {
+        session: SessionId,
+        #[serde(default)]
+        pick: Pick,
+        #[serde(default)]
+        message: Option<String>,
+    },
 }
 
 impl Command {
@@ -57,7 +78,10 @@ impl Command {
             | Command::Signal { session, .. }
             | Command::Kill { session }
             | Command::Restart { session }
-            | Command::Clear { session } => Some(*session),
+            | Command::Clear { session }
+            | Command::Interrupt { session }
+            | Command::Approve { session, .. }
+            | Command::Deny { session, .. } => Some(*session),
         }
     }
 }
@@ -92,6 +116,17 @@ pub enum Event {
     /// Writing the session's transcript failed (first time): `message` is one sentence
     /// naming the file and the error. The session goes on; the transcript has a gap.
     TranscriptFailed { session: SessionId, message: String },
+    /// An agent asks permission to use a tool and waits for the answer.
+    Approval {
+        session: SessionId,
+        approval: Box<Approval>,
+    },
+    /// A permission request was answered, withdrawn or abandoned.
+    ApprovalClosed {
+        session: SessionId,
+        request_id: String,
+        answer: Answer,
+    },
     /// A control-socket client asked sandmux to stop.
     StopRequested,
 }
@@ -108,7 +143,9 @@ impl Event {
             | Event::Warning { session, .. }
             | Event::Exited { session, .. }
             | Event::Failed { session, .. }
-            | Event::TranscriptFailed { session, .. } => Some(*session),
+            | Event::TranscriptFailed { session, .. }
+            | Event::Approval { session, .. }
+            | Event::ApprovalClosed { session, .. } => Some(*session),
             Event::StopRequested => None,
         }
     }
@@ -129,6 +166,9 @@ pub enum EngineError {
     NoBackend(&'static str),
     #[error("invalid prompt regex: {0}")]
     InvalidPrompt(String),
+    /// A permission answer that has no request to go to (one sentence).
+    #[error("{0}")]
+    Approval(String),
     #[error("cannot write transcript {path}: {source}")]
     Transcript {
         path: PathBuf,

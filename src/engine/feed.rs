@@ -53,10 +53,26 @@ pub enum FeedItem {
         session: String,
         activity: Activity,
     },
-    /// A stream-json turn ended with the `result` line `seq`.
+    /// A stream-json turn ended with the `result` line `seq`: what it cost (the growth of
+    /// the running total), the session's total, and why it failed, if it did.
     TurnEnd {
         session: String,
         seq: u64,
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        summary: Option<crate::protocol::tracker::TurnSummary>,
+    },
+    /// An agent asks permission to use a tool (answer with `approve` or `deny`).
+    Approval {
+        session: String,
+        #[serde(flatten)]
+        approval: crate::protocol::control::Approval,
+    },
+    /// A permission request was answered, withdrawn or abandoned.
+    ApprovalClosed {
+        session: String,
+        request_id: String,
+        #[serde(flatten)]
+        answer: crate::protocol::control::Answer,
     },
     /// Progress while starting, or a warning.
     Progress {
@@ -281,7 +297,9 @@ impl Feed {
             | FeedItem::Added { session }
             | FeedItem::Removed { session }
             | FeedItem::Gap { session, .. }
-            | FeedItem::Lagged { session, .. } => session.clone(),
+            | FeedItem::Lagged { session, .. }
+            | FeedItem::Approval { session, .. }
+            | FeedItem::ApprovalClosed { session, .. } => session.clone(),
         };
         let droppable = matches!(item, FeedItem::Partial { .. });
         self.subscribers.retain(|sub| {

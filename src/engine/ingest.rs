@@ -27,10 +27,11 @@ impl Engine {
                 if !current {
                     return None;
                 }
-                let before = (session.awaiting_input, session.turn_in_flight);
+                let before = session.activity_key();
                 session.scrollback.push(stream, &data);
                 session.last_output = Some(Instant::now());
-                let turn_ends = session.notice_output();
+                let noticed = session.notice_output();
+                let turn_ends = self.act_on(id, noticed);
                 self.publish_output(id, before, &turn_ends);
                 return Some(Event::Output {
                     session: id,
@@ -66,6 +67,7 @@ impl Engine {
                 session.awaiting_input = session.spec.protocol == Protocol::StreamJson;
                 session.turn_in_flight = false;
                 session.scan_seq = session.scrollback.end_seq();
+                self.agent_restarted(id);
                 Event::Started { session: id }
             }
             BackendEvent::Warning(message) => {
@@ -87,6 +89,7 @@ impl Engine {
                 session.scrollback.close_streams();
                 session.state = SessionState::Exited(status);
                 session.controls = None;
+                self.agent_ended(id);
                 Event::Exited {
                     session: id,
                     status,
@@ -102,6 +105,7 @@ impl Engine {
                     reason: reason.clone(),
                 };
                 session.controls = None;
+                self.agent_ended(id);
                 Event::Failed {
                     session: id,
                     reason,
@@ -113,11 +117,11 @@ impl Engine {
     }
 
     /// Feeds subscribers the lines of `id` that changed, the turns that ended and a change
-    /// of activity (`before`: awaiting input, turn in flight).
+    /// of activity (`before`: the session's [`Session::activity_key`] before the change).
     pub(super) fn publish_output(
         &mut self,
         id: SessionId,
-        before: (bool, bool),
+        before: (bool, bool, bool),
         turn_ends: &[u64],
     ) {
         if !self.feed.watched(id) {
@@ -127,14 +131,19 @@ impl Engine {
         let name = session.spec.name.clone();
         self.feed.publish_lines(id, &name, &session.scrollback);
         for &seq in turn_ends {
+            let summary = match session.agent.tracker.note(seq) {
+                Some(crate::protocol::tracker::Note::Turn(summary)) => Some(summary.clone()),
+                _ => None,
+            };
             let item = FeedItem::TurnEnd {
                 session: name.clone(),
                 seq,
+                summary,
             };
             self.feed.publish(id, item);
         }
         let session = &self.sessions[id];
-        if before != (session.awaiting_input, session.turn_in_flight) {
+        if before != session.activity_key() {
             let activity = session.activity(Instant::now());
             self.feed.publish(
                 id,
@@ -184,6 +193,22 @@ impl Engine {
                 session: name,
                 message: message.clone(),
             },
+            Event::Approval { .. } | Event::ApprovalClosed { .. } => {
+                let Some(item) = Engine::approval_item(name.clone(), event) else {
+                    return;
+                };
+                self.feed.publish(id, item);
+                // Waiting for an answer, or no longer: the activity changed with it.
+                let activity = self.sessions[id].activity(Instant::now());
+                self.feed.publish(
+                    id,
+                    FeedItem::Activity {
+                        session: name,
+                        activity,
+                    },
+                );
+                return;
+            }
             Event::Output { .. } | Event::StopRequested => return,
         };
         self.feed.publish(id, item);

@@ -15,6 +15,7 @@
 //! scrollback and transcript in step with the output, and flushes transcripts whenever it
 //! catches up with its backends, on [`Engine::shutdown`] and when dropped.
 
+pub mod agent;
 mod apply;
 pub mod backend;
 pub mod command;
@@ -36,14 +37,15 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+pub use agent::{AgentState, Pick};
 pub use backend::{Backend, BackendEvent, Control, Envelope, EventSink};
 pub use command::{Command, EngineError, Event, SessionId};
 pub use feed::FeedItem;
 pub use requests::{EngineHandle, Op, Reply, SessionOp};
 pub use scrollback::{Line, LineEnd, Scrollback, ScrollbackLimits, Stream};
 pub use session::{
-    Activity, BackendSpec, ExitStatus, Program, Protocol, SandboxSpec, SessionSpec, SessionState,
-    View, parse_signal, signal_name, valid_name,
+    Activity, BackendSpec, ExitStatus, Permissions, Program, Protocol, SandboxSpec, SessionSpec,
+    SessionState, View, parse_signal, signal_name, valid_name,
 };
 pub use state::Session;
 pub use transcript::Transcript;
@@ -59,6 +61,9 @@ pub struct EngineOptions {
     pub transcript_dir: Option<PathBuf>,
     /// Time between SIGTERM and SIGKILL when a session is stopped.
     pub stop_grace: Duration,
+    /// Answer agents' control requests (interrupts, permissions, unknown requests) on
+    /// their stdin. Off for a replay, which only shows what was answered then.
+    pub answer_agents: bool,
 }
 
 impl Default for EngineOptions {
@@ -67,6 +72,7 @@ impl Default for EngineOptions {
             scrollback: ScrollbackLimits::default(),
             transcript_dir: None,
             stop_grace: Duration::from_secs(2),
+            answer_agents: true,
         }
     }
 }
@@ -82,8 +88,11 @@ pub struct Engine {
     handle: EngineHandle,
     requests: mpsc::Receiver<requests::Request>,
     feed: feed::Feed,
-    /// Events found outside the event loop (a transcript that failed during a flush).
+    /// Events found outside the event loop (a transcript that failed during a flush, an
+    /// approval asked while output was applied).
     pending: std::collections::VecDeque<Event>,
+    /// Sessions with an interrupt in flight (whose deadline the event loop watches).
+    interrupting: std::collections::BTreeSet<SessionId>,
 }
 
 impl Engine {
@@ -103,6 +112,7 @@ impl Engine {
             requests,
             feed: feed::Feed::default(),
             pending: std::collections::VecDeque::new(),
+            interrupting: std::collections::BTreeSet::new(),
         }
     }
 
@@ -164,10 +174,15 @@ impl Engine {
             if let Some(event) = self.pending.pop_front() {
                 return event;
             }
+            let deadline = self.interrupt_deadline();
             // The engine holds a sender of each channel, so neither closes.
             let event = tokio::select! {
                 Some(envelope) = self.rx.recv() => self.ingest(envelope),
                 Some(request) = self.requests.recv() => self.serve(request),
+                _ = sleep_until(deadline), if deadline.is_some() => {
+                    self.expire_interrupts();
+                    None
+                }
             };
             if let Some(event) = event {
                 if self.rx.is_empty() {
@@ -180,6 +195,12 @@ impl Engine {
 
     /// Applies a backend event or a request that is already waiting, without blocking.
     pub fn try_next_event(&mut self) -> Option<Event> {
+        if self
+            .interrupt_deadline()
+            .is_some_and(|d| d <= Instant::now())
+        {
+            self.expire_interrupts();
+        }
         loop {
             if let Some(event) = self.pending.pop_front() {
                 return Some(event);
@@ -266,6 +287,14 @@ impl Engine {
                 tokio::time::timeout(limit.max(Duration::from_secs(5)), backend.shutdown()).await;
         }
         seen
+    }
+}
+
+/// Sleeps until `deadline` (forever without one).
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -64,6 +64,16 @@ pub enum SessionOp {
     Kill,
     Restart,
     Clear,
+    /// Stop the current turn (an agent's interrupt, or SIGINT).
+    Interrupt,
+    Approve {
+        pick: super::Pick,
+        always: bool,
+    },
+    Deny {
+        pick: super::Pick,
+        message: Option<String>,
+    },
 }
 
 /// The answer to a request.
@@ -99,6 +109,12 @@ pub struct SessionInfo {
     /// One past the newest line.
     pub end_seq: u64,
     pub last_input_seq: Option<u64>,
+    /// An agent's permission requests waiting for an answer.
+    pub pending: Vec<crate::protocol::control::Approval>,
+    /// An agent's turns so far, and what the session has cost (its running total).
+    pub turns: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// Lines as `read` returns them.
@@ -150,6 +166,7 @@ fn error(err: EngineError) -> Reply {
     let code = match err {
         EngineError::UnknownName(_) | EngineError::UnknownSession(_) => "unknown_session",
         EngineError::DuplicateName(_) => "duplicate_session",
+        EngineError::Approval(_) => "no_approval",
         _ => "refused",
     };
     Reply::Error {
@@ -208,6 +225,17 @@ impl Engine {
             SessionOp::Kill => Command::Kill { session: id },
             SessionOp::Restart => Command::Restart { session: id },
             SessionOp::Clear => Command::Clear { session: id },
+            SessionOp::Interrupt => Command::Interrupt { session: id },
+            SessionOp::Approve { pick, always } => Command::Approve {
+                session: id,
+                pick,
+                always,
+            },
+            SessionOp::Deny { pick, message } => Command::Deny {
+                session: id,
+                pick,
+                message,
+            },
         };
         let input = matches!(
             command,
@@ -255,6 +283,9 @@ impl Engine {
                 },
                 end_seq: s.scrollback.end_seq(),
                 last_input_seq: s.last_input_seq,
+                pending: s.agent.pending().to_vec(),
+                turns: s.agent.turns,
+                cost_usd: s.agent.total_cost(),
             })
             .collect()
     }

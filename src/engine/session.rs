@@ -133,6 +133,41 @@ pub struct SessionSpec {
     /// The group the TUI's session list shows it under (default: its sandbox, if any).
     #[serde(default)]
     pub group: Option<String>,
+    /// What an agent's permission requests get: asked of the user, or answered at once.
+    #[serde(default)]
+    pub permissions: Permissions,
+}
+
+/// What sandmux does with an agent's permission requests (`can_use_tool`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Permissions {
+    /// Each becomes a pending approval the user (or a script's `approve`/`deny`) answers.
+    #[default]
+    Ask,
+    /// Every tool is allowed at once (unattended runs).
+    Allow,
+    /// Every tool is refused at once.
+    Deny,
+}
+
+impl Permissions {
+    pub fn parse(text: &str) -> Option<Permissions> {
+        match text {
+            "ask" => Some(Permissions::Ask),
+            "allow" => Some(Permissions::Allow),
+            "deny" => Some(Permissions::Deny),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permissions::Ask => "ask",
+            Permissions::Allow => "allow",
+            Permissions::Deny => "deny",
+        }
+    }
 }
 
 impl SessionSpec {
@@ -148,6 +183,7 @@ impl SessionSpec {
             view: None,
             prompt: None,
             group: None,
+            permissions: Permissions::Ask,
         }
     }
 
@@ -172,6 +208,8 @@ pub enum Activity {
     Idle,
     /// A stream-json turn ended, or the newest line matches the prompt regex.
     AwaitingInput,
+    /// An agent asks permission to use a tool and waits for the answer.
+    AwaitingApproval,
     Exited,
     Failed,
 }
@@ -183,6 +221,7 @@ impl Activity {
             Activity::Working => "working",
             Activity::Idle => "idle",
             Activity::AwaitingInput => "awaiting input",
+            Activity::AwaitingApproval => "awaiting approval",
             Activity::Exited => "exited",
             Activity::Failed => "failed",
         }

@@ -7,8 +7,10 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::agent::AgentState;
 use super::backend::Control;
-use super::{Activity, Protocol, Scrollback, SessionSpec, SessionState, Transcript};
+use super::{Activity, Protocol, Scrollback, SessionSpec, SessionState, Stream, Transcript};
+use crate::protocol::tracker::Noticed;
 
 /// One session as the engine keeps it.
 #[derive(Debug)]
@@ -32,6 +34,8 @@ pub struct Session {
     pub last_input_seq: Option<u64>,
     /// Removed from the engine (its slot stays so ids are never reused).
     pub removed: bool,
+    /// What an agent session's lines mean, and what it waits for (stream-json only).
+    pub agent: AgentState,
     /// Lines before this were already looked at for `result` events and prompts.
     pub(super) scan_seq: u64,
     pub(super) prompt: Option<regex::bytes::Regex>,
@@ -67,6 +71,7 @@ impl Session {
             turn_in_flight: false,
             last_input_seq: None,
             removed: false,
+            agent: AgentState::default(),
             scan_seq: 0,
             prompt,
             generation: 0,
@@ -82,6 +87,9 @@ impl Session {
             SessionState::Starting { .. } => Activity::Starting,
             SessionState::Exited(_) => Activity::Exited,
             SessionState::Failed { .. } => Activity::Failed,
+            SessionState::Running { .. } if !self.agent.pending().is_empty() => {
+                Activity::AwaitingApproval
+            }
             SessionState::Running { .. } if self.awaiting_input => Activity::AwaitingInput,
             SessionState::Running { .. } if self.turn_in_flight => Activity::Working,
             SessionState::Running { .. }
@@ -95,14 +103,24 @@ impl Session {
         }
     }
 
-    /// Looks at the lines that arrived since the last look: a stream-json `result` ends a
-    /// turn; a newest output line matching the prompt regex means input is awaited. Returns
-    /// the sequence numbers of the `result` lines seen (turn ends).
-    pub(super) fn notice_output(&mut self) -> Vec<u64> {
-        let mut turn_ends = Vec::new();
-        let sb = &self.scrollback;
+    /// The parts of the session's state that its activity follows (a change is published).
+    pub(super) fn activity_key(&self) -> (bool, bool, bool) {
+        (
+            self.awaiting_input,
+            self.turn_in_flight,
+            self.agent.pending().is_empty(),
+        )
+    }
+
+    /// Looks at the lines that arrived since the last look: an agent's lines go through its
+    /// tracker (a `result` ends a turn, a permission request waits, ...); a newest output
+    /// line matching the prompt regex means input is awaited. Returns what the agent's lines
+    /// said.
+    pub(super) fn notice_output(&mut self) -> Vec<Noticed> {
+        let mut noticed = Vec::new();
         // Only stream-json sessions need every new line looked at.
         if self.spec.protocol == Protocol::StreamJson {
+            let sb = &self.scrollback;
             let end = sb.end_seq();
             let mut seq = self.scan_seq.max(sb.first_seq());
             while seq < end {
@@ -113,24 +131,34 @@ impl Session {
                     // The newest line: look again when it is complete.
                     break;
                 }
-                if line.stream.is_output()
-                    && line.completes()
-                    && crate::protocol::stream_json::is_result_line(&sb.whole_line(&line))
-                {
-                    self.turn_in_flight = false;
-                    self.awaiting_input = true;
-                    turn_ends.push(seq);
+                if line.completes() {
+                    let found = match line.stream {
+                        Stream::Stdout => self
+                            .agent
+                            .tracker
+                            .observe_output(seq, &sb.whole_line(&line)),
+                        Stream::Stdin => self.agent.tracker.observe_input(&sb.whole_line(&line)),
+                        Stream::Stderr => Vec::new(),
+                    };
+                    for fact in &found {
+                        if matches!(fact, Noticed::TurnEnded { .. }) {
+                            self.turn_in_flight = false;
+                            self.awaiting_input = true;
+                        }
+                    }
+                    noticed.extend(found);
                 }
                 seq += 1;
             }
             self.scan_seq = seq;
+            self.agent.tracker.prune(sb.first_seq());
         }
         if let Some(prompt) = &self.prompt
             && let Some(last) = self.scrollback.last_output()
         {
             self.awaiting_input = prompt.is_match(last.bytes);
         }
-        turn_ends
+        noticed
     }
 
     /// Bytes of output and input seen so far are in the transcript, if there is one.

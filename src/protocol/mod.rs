@@ -1,7 +1,9 @@
 //! Line protocols sessions may speak. The engine stays byte-oriented; it uses these to frame
 //! a user turn and to notice when a turn ends, and front ends use them to read output.
 
+pub mod control;
 pub mod stream_json;
+pub mod tracker;
 
 use serde::{Deserialize, Serialize};
 

@@ -64,7 +64,14 @@ pub struct TurnResult {
     pub subtype: Option<String>,
     pub num_turns: Option<u64>,
     pub duration_ms: Option<f64>,
+    /// What this turn cost. A `result` alone gives only `cost_usd` when the CLI reports a
+    /// per-turn cost; sandmux fills in the growth of the running total (see
+    /// [`super::tracker::TurnSummary`]).
     pub cost_usd: Option<f64>,
+    /// What the session has cost so far (`total_cost_usd`: a running total).
+    pub total_cost_usd: Option<f64>,
+    /// Why the turn failed, named ([`failure`]); `None` when it did not.
+    pub failure: Option<String>,
     /// The final text of the turn.
     pub result: Option<String>,
     pub session_id: Option<String>,
@@ -83,21 +90,110 @@ pub fn turn_result(value: &Value) -> Option<TurnResult> {
         .get("is_error")
         .and_then(Value::as_bool)
         .unwrap_or_else(|| subtype.as_deref().is_some_and(|s| s.starts_with("error")));
+    let money = |key: &str| {
+        value
+            .get(key)
+            .and_then(Value::as_f64)
+            .filter(|c| c.is_finite() && *c >= 0.0)
+    };
     Some(TurnResult {
         is_error,
         subtype,
         num_turns: value.get("num_turns").and_then(Value::as_u64),
         duration_ms: value.get("duration_ms").and_then(Value::as_f64),
-        cost_usd: value
-            .get("total_cost_usd")
-            .or_else(|| value.get("cost_usd"))
-            .and_then(Value::as_f64),
+        cost_usd: money("cost_usd"),
+        total_cost_usd: money("total_cost_usd"),
+        failure: None,
         result: value
             .get("result")
             .and_then(Value::as_str)
             .map(str::to_string),
         session_id: session_id(value).map(str::to_string),
     })
+}
+
+/// Why a `result` says its turn failed, named for people: `interrupted` (an interrupt was
+/// sent, or the CLI says it aborted), `overloaded (529)`, `API error 500`, `API error` (the
+/// API could not be reached), `max turns reached`, ...; `None` for a turn that succeeded.
+///
+/// Claude Code reports an API failure as `subtype: "success"` with `is_error: true` and an
+/// `api_error_status`: the subtype alone would say "success".
+pub fn failure(value: &Value, interrupted: bool) -> Option<String> {
+    let result = turn_result(value)?;
+    if !result.is_error {
+        return None;
+    }
+    let terminal = value
+        .get("terminal_reason")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if interrupted || terminal.starts_with("aborted") {
+        return Some("interrupted".into());
+    }
+    let status = value.get("api_error_status").and_then(Value::as_u64);
+    let text = result.result.as_deref().unwrap_or("");
+    Some(match status {
+        Some(529) => "overloaded (529)".into(),
+        Some(code) => format!("API error {code}"),
+        None if text.contains("Overloaded") => "overloaded".into(),
+        None if terminal == "api_error" || text.starts_with("API Error") => "API error".into(),
+        None => match result.subtype.as_deref() {
+            Some("error_max_turns") => "max turns reached".into(),
+            Some("error_during_execution") => "error during execution".into(),
+            Some("error_max_budget_usd") => "budget reached".into(),
+            Some(other) if other != "success" => other.replace('_', " "),
+            _ => "error".into(),
+        },
+    })
+}
+
+/// The CLI's own message about a failed turn, once: its `result` text without a leading
+/// `API Error: 500 ` that [`failure`] already names.
+pub fn failure_message(value: &Value) -> Option<String> {
+    let text = value.get("result").and_then(Value::as_str)?.trim();
+    let rest = text
+        .strip_prefix("API Error:")
+        .map(|rest| {
+            let rest = rest.trim_start();
+            rest.split_once(' ')
+                .filter(|(code, _)| code.chars().all(|c| c.is_ascii_digit()))
+                .map_or(rest, |(_, after)| after)
+        })
+        .unwrap_or(text);
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
+/// One line for a `system` `api_retry` record: `retrying (attempt 1 of 2) in 0.6s: HTTP 500`.
+pub fn retry_text(value: &Value) -> Option<String> {
+    if event_type(value) != Some("system")
+        || value.get("subtype").and_then(Value::as_str) != Some("api_retry")
+    {
+        return None;
+    }
+    let number = |key: &str| value.get(key).and_then(Value::as_u64);
+    let mut text = "retrying".to_string();
+    match (number("attempt"), number("max_retries")) {
+        (Some(n), Some(of)) => text.push_str(&format!(" (attempt {n} of {of})")),
+        (Some(n), None) => text.push_str(&format!(" (attempt {n})")),
+        _ => {}
+    }
+    if let Some(ms) = number("retry_delay_ms") {
+        text.push_str(&format!(
+            " in {}",
+            crate::units::format_duration(std::time::Duration::from_millis(ms))
+        ));
+    }
+    let why = match (
+        number("error_status"),
+        value.get("error").and_then(Value::as_str),
+    ) {
+        (Some(status), _) => format!("HTTP {status}"),
+        (None, Some("unknown") | None) => "the connection failed".to_string(),
+        (None, Some(error)) => error.to_string(),
+    };
+    text.push_str(": ");
+    text.push_str(&why);
+    Some(text)
 }
 
 /// `session_id`, or `sessionId` as some versions spell it.
@@ -146,7 +242,8 @@ mod tests {
         let r = turn_result(&v).unwrap();
         assert!(!r.is_error);
         assert_eq!(r.num_turns, Some(2));
-        assert_eq!(r.cost_usd, Some(0.0123));
+        assert_eq!(r.total_cost_usd, Some(0.0123));
+        assert_eq!(r.cost_usd, None, "a running total is not a turn's cost");
         assert_eq!(r.session_id.as_deref(), Some("s1"));
         let v = parse_line(br#"{"type":"result","subtype":"error_max_turns"}"#).unwrap();
         assert!(turn_result(&v).unwrap().is_error);

@@ -1,7 +1,7 @@
 //! A session spec written back as a script's `session` step, so that a recorded script starts
 //! the same program with the same keys.
 
-use crate::engine::{BackendSpec, Program, Protocol, SessionSpec};
+use crate::engine::{BackendSpec, Permissions, Program, Protocol, SessionSpec};
 
 /// `session NAME [key=value ...]: COMMAND LINE` for `spec` (a comment saying why not when a
 /// word of its command holds a control character, which one script line cannot carry).
@@ -51,6 +51,9 @@ pub fn session_step(spec: &SessionSpec) -> String {
     }
     if let Some(group) = &spec.group {
         key("group", group);
+    }
+    if spec.permissions != Permissions::Ask {
+        key("permissions", spec.permissions.as_str());
     }
     let command = match &spec.program {
         Program::Argv(argv) => {

@@ -45,6 +45,9 @@ struct Pending {
     turn: Option<String>,
     /// Lines before this were already looked at for the `result`.
     scanned: u64,
+    /// The turn's message was written as a `say` (a permission request or an interrupt came
+    /// in it, which a `turn` step cannot wait through).
+    sent_as_send: bool,
 }
 
 /// Writes a script as the user works.
@@ -149,6 +152,30 @@ impl Recorder {
                     "# {name} was restarted here: a script cannot restart a session"
                 ));
             }
+            Command::Interrupt { .. } if session.spec.protocol == Protocol::StreamJson => {
+                // What an interrupted turn said depends on when it was cut: not checked.
+                self.send_turn(id, &name);
+                self.pending.remove(&id);
+                self.line(&format!("interrupt {name}"));
+            }
+            Command::Interrupt { .. } => {
+                self.settle(id, engine);
+                self.line(&format!("kill {name} INT"));
+            }
+            Command::Approve { pick, always, .. } => {
+                self.send_turn(id, &name);
+                let tool = pick.tool.as_deref().map(approve_tool).unwrap_or_default();
+                let always = if *always { " always" } else { "" };
+                self.line(&format!("approve {name}{tool}{always}"));
+            }
+            Command::Deny { message, .. } => {
+                self.send_turn(id, &name);
+                let message = message
+                    .as_deref()
+                    .map(|m| format!(" {}", crate::text::quote(m.as_bytes())))
+                    .unwrap_or_default();
+                self.line(&format!("deny {name}{message}"));
+            }
             Command::Add { .. } | Command::Remove { .. } | Command::Clear { .. } => {}
         }
     }
@@ -228,8 +255,29 @@ impl Recorder {
                 last_output: None,
                 turn,
                 scanned: session.scrollback.end_seq(),
+                sent_as_send: false,
             },
         );
+    }
+
+    /// Writes the message of `id`'s turn still being gathered as a `say`, once: a step
+    /// (`approve`, `deny`, `interrupt`) comes inside the turn, which a `turn` step would not
+    /// wait through.
+    fn send_turn(&mut self, id: SessionId, name: &str) {
+        let Some(pending) = self.pending.get_mut(&id) else {
+            return;
+        };
+        if pending.sent_as_send {
+            return;
+        }
+        let Some(text) = pending.turn.clone() else {
+            return;
+        };
+        pending.sent_as_send = true;
+        self.line(&format!(
+            "say {name} {}",
+            crate::text::quote(text.as_bytes())
+        ));
     }
 
     /// Writes the expect steps of the answer gathered for `id`, if any.
@@ -247,7 +295,11 @@ impl Recorder {
         let name = &session.spec.name;
         if let Some(text) = &pending.turn {
             let (steps, failed) = json_steps(session, pending.from);
-            if failed {
+            if pending.sent_as_send {
+                if !failed {
+                    self.line(&format!("wait {name} turn within {within}"));
+                }
+            } else if failed {
                 // A `turn` step fails on an error: send the message and check the error.
                 let framed = crate::protocol::frame_turn(Protocol::StreamJson, text);
                 let line = String::from_utf8_lossy(&framed);
@@ -302,6 +354,19 @@ fn send_text(text: &str) -> String {
         text.to_string()
     } else {
         crate::text::quote(text.as_bytes())
+    }
+}
+
+/// The tool an `approve` step names (a word; a tool name with other characters is left out).
+fn approve_tool(tool: &str) -> String {
+    let word = !tool.is_empty()
+        && tool
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.:".contains(c));
+    if word {
+        format!(" {tool}")
+    } else {
+        String::new()
     }
 }
 

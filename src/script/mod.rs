@@ -1,6 +1,8 @@
 //! Headless mode: scripts of turn-by-turn steps run against the engine.
 
+mod agent_steps;
 mod cursor;
+mod json_steps;
 pub mod parser;
 pub mod report;
 pub mod runner;

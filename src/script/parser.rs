@@ -14,6 +14,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+pub use super::agent_steps::Which;
+pub use super::json_steps::parse_json_predicate;
 pub use crate::matcher::{JsonOp, Pattern};
 
 use super::cursor::Cursor;
@@ -63,6 +65,33 @@ pub enum StepKind {
         text: String,
         within: Option<Duration>,
     },
+    /// Send a stream-json user message without waiting for its `result`.
+    Say { session: String, text: String },
+    /// Interrupt the session's turn (an agent's own interrupt, SIGINT otherwise) and wait
+    /// for it to end.
+    Interrupt {
+        session: String,
+        within: Option<Duration>,
+    },
+    /// Wait for a permission request (of a tool, or with an input matching) and allow it.
+    Approve {
+        session: String,
+        which: Which,
+        always: bool,
+        within: Option<Duration>,
+    },
+    /// Wait for a permission request and refuse it.
+    Deny {
+        session: String,
+        which: Which,
+        message: Option<String>,
+        within: Option<Duration>,
+    },
+    /// Wait for the end of the agent's turn in flight; fails if it ended in error.
+    WaitTurn {
+        session: String,
+        within: Option<Duration>,
+    },
 }
 
 /// A step with where it came from.
@@ -94,7 +123,12 @@ impl Step {
             | StepKind::Wait { session, .. }
             | StepKind::Kill { session, .. }
             | StepKind::ExpectJson { session, .. }
-            | StepKind::Turn { session, .. } => Some(session),
+            | StepKind::Turn { session, .. }
+            | StepKind::Say { session, .. }
+            | StepKind::Interrupt { session, .. }
+            | StepKind::Approve { session, .. }
+            | StepKind::Deny { session, .. }
+            | StepKind::WaitTurn { session, .. } => Some(session),
             StepKind::Sleep(_) | StepKind::SetTimeout(_) => None,
         }
     }
@@ -128,7 +162,7 @@ pub fn parse_script(source: &str, known_sessions: &[SessionSpec]) -> Result<Vec<
 }
 
 /// The sessions declared so far, with the protocol each speaks.
-type Declared = HashMap<String, Protocol>;
+pub(super) type Declared = HashMap<String, Protocol>;
 
 fn parse_step(
     cursor: &mut Cursor<'_>,
@@ -165,7 +199,11 @@ fn parse_step(
             template = source;
             kind
         }
-        "expect-json" => parse_expect_json(cursor, declared)?,
+        "expect-json" => super::json_steps::parse_expect_json(cursor, declared)?,
+        "say" => super::agent_steps::say(cursor, declared)?,
+        "interrupt" => super::agent_steps::interrupt(cursor, declared)?,
+        "approve" => super::agent_steps::approve(cursor, declared)?,
+        "deny" => super::agent_steps::deny(cursor, declared)?,
         "turn" => {
             let name_col = {
                 cursor.skip_ws();
@@ -200,7 +238,16 @@ fn parse_step(
             StepKind::Close { session }
         }
         "wait" => {
+            cursor.skip_ws();
+            let name_col = cursor.col();
             let session = session_ref(cursor, declared)?;
+            cursor.skip_ws();
+            let save = cursor.pos;
+            if cursor.word() == "turn" {
+                let step = super::agent_steps::wait_turn(cursor, session, declared, name_col)?;
+                return finish(line, text, step, None, bound);
+            }
+            cursor.pos = save;
             let mut exit = None;
             let mut within = None;
             loop {
@@ -226,7 +273,7 @@ fn parse_step(
                         return Err(cursor.error_at(
                             col,
                             format!(
-                                "unexpected `{other}`: expected `exit CODE` or `within DURATION`"
+                                "unexpected `{other}`: expected `exit CODE`, `turn` or `within DURATION`"
                             ),
                         ));
                     }
@@ -291,14 +338,27 @@ fn parse_step(
             return Err(cursor.error_at(
                 keyword_col,
                 format!(
-                    "unknown step `{other}` (steps: session, send, write, expect, expect-json, turn, close, wait, kill, sleep, set)"
+                    "unknown step `{other}` (steps: session, send, write, expect, expect-json, turn, say, interrupt, approve, deny, close, wait, kill, sleep, set)"
                 ),
             ));
         }
     };
+    finish(line, text, kind, template, bound)
+}
+
+/// The step, with the variables it uses and the names it captures.
+fn finish(
+    line: usize,
+    text: String,
+    kind: StepKind,
+    template: Option<String>,
+    bound: &HashSet<String>,
+) -> Result<Step, ParseError> {
     let (uses, captures) = match &kind {
         StepKind::Send { bytes, .. } => (vars::uses(bytes, bound), Vec::new()),
-        StepKind::Turn { text, .. } => (vars::uses(text.as_bytes(), bound), Vec::new()),
+        StepKind::Turn { text, .. } | StepKind::Say { text, .. } => {
+            (vars::uses(text.as_bytes(), bound), Vec::new())
+        }
         StepKind::Expect { pattern, .. } => match (&template, pattern) {
             (Some(source), _) => (vars::uses(source.as_bytes(), bound), Vec::new()),
             (None, Pattern::Literal(bytes)) => (vars::uses(bytes, bound), Vec::new()),
@@ -412,122 +472,12 @@ pub fn parse_pattern(text: &str) -> Result<Pattern, ParseError> {
     Ok(pattern)
 }
 
-/// A JSON predicate as `expect-json` writes it (`POINTER OP VALUE`), for other front ends.
-pub fn parse_json_predicate(text: &str) -> Result<(String, JsonOp), ParseError> {
-    let mut cursor = Cursor::new(text, 1);
-    let predicate = json_predicate(&mut cursor)?;
-    cursor.end_of_step()?;
-    Ok(predicate)
-}
-
-/// `expect-json NAME POINTER OP VALUE [within DURATION]`.
-fn parse_expect_json(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<StepKind, ParseError> {
-    let session = session_ref(cursor, declared)?;
-    let (pointer, op) = json_predicate(cursor)?;
-    let within = optional_within(cursor, "")?;
-    Ok(StepKind::ExpectJson {
-        session,
-        pointer,
-        op,
-        within,
-    })
-}
-
-/// `POINTER OP VALUE`: the predicate of `expect-json`.
-fn json_predicate(cursor: &mut Cursor<'_>) -> Result<(String, JsonOp), ParseError> {
-    cursor.skip_ws();
-    let pointer_col = cursor.col();
-    let pointer = cursor.word();
-    if pointer.is_empty() {
-        return Err(
-            cursor.error("expected a JSON pointer such as /type or /message/content/0/text")
-        );
-    }
-    if !pointer.starts_with('/') {
-        return Err(cursor.error_at(
-            pointer_col,
-            format!("a JSON pointer starts with `/`, not `{pointer}`"),
-        ));
-    }
-    let pointer = pointer.to_string();
-    cursor.skip_ws();
-    let op_col = cursor.col();
-    let op = match cursor.word() {
-        "exists" => JsonOp::Exists,
-        "==" => {
-            cursor.skip_ws();
-            let value_col = cursor.col();
-            let text = value_text(cursor);
-            if text.is_empty() {
-                return Err(cursor.error_at(
-                    value_col,
-                    "expected a JSON value after `==`, such as \"result\", 3 or true",
-                ));
-            }
-            let value = serde_json::from_str(&text).map_err(|e| {
-                cursor.error_at(
-                    value_col,
-                    format!("`{text}` is not a JSON value ({e}); strings need double quotes"),
-                )
-            })?;
-            JsonOp::Eq(value)
-        }
-        "~" => {
-            cursor.skip_ws();
-            let value_col = cursor.col();
-            let source = match cursor.peek() {
-                Some('/') => cursor.regex_literal()?,
-                Some('"') => String::from_utf8(cursor.quoted()?)
-                    .map_err(|_| cursor.error_at(value_col, "the regex is not valid UTF-8"))?,
-                _ => {
-                    return Err(
-                        cursor.error_at(value_col, "expected a /regex/ or a \"regex\" after `~`")
-                    );
-                }
-            };
-            let regex = regex::Regex::new(&source).map_err(|e| {
-                cursor.error_at(
-                    value_col,
-                    format!("invalid regex /{source}/: {}", crate::text::regex_error(&e)),
-                )
-            })?;
-            JsonOp::Matches(regex)
-        }
-        "" => {
-            return Err(cursor.error_at(op_col, "expected `==`, `~` or `exists` after the pointer"));
-        }
-        other => {
-            return Err(cursor.error_at(
-                op_col,
-                format!("unknown operator `{other}` (use ==, ~ or exists)"),
-            ));
-        }
-    };
-    Ok((pointer, op))
-}
-
-/// The JSON text of a value: up to a trailing `within DURATION` or `# comment`.
-fn value_text(cursor: &mut Cursor<'_>) -> String {
-    let start = cursor.pos;
-    let rest = &cursor.line[start..];
-    let mut end = rest.len();
-    // A trailing `within X` that parses as a duration belongs to the step.
-    if let Some(at) = rest.rfind(" within ") {
-        let tail = rest[at + 8..].split('#').next().unwrap_or("").trim();
-        if crate::units::parse_duration(tail).is_ok() {
-            end = at;
-        }
-    }
-    if let Some(at) = rest[..end].find(" #") {
-        end = at;
-    }
-    cursor.pos = start + end;
-    rest[..end].trim().to_string()
-}
-
 /// An optional `within DURATION`, then the end of the step. `after` says where an
 /// unexpected word stands (" after the pattern"), for the message.
-fn optional_within(cursor: &mut Cursor<'_>, after: &str) -> Result<Option<Duration>, ParseError> {
+pub(super) fn optional_within(
+    cursor: &mut Cursor<'_>,
+    after: &str,
+) -> Result<Option<Duration>, ParseError> {
     cursor.skip_ws();
     let mut within = None;
     if !cursor.at_step_end() {
@@ -546,7 +496,10 @@ fn optional_within(cursor: &mut Cursor<'_>, after: &str) -> Result<Option<Durati
     Ok(within)
 }
 
-fn session_ref(cursor: &mut Cursor<'_>, declared: &Declared) -> Result<String, ParseError> {
+pub(super) fn session_ref(
+    cursor: &mut Cursor<'_>,
+    declared: &Declared,
+) -> Result<String, ParseError> {
     cursor.skip_ws();
     let col = cursor.col();
     let name = cursor.word();

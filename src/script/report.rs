@@ -107,6 +107,8 @@ fn turn_json(step: &StepOutcome) -> Value {
             "duration_ms": ms(step.duration),
             "reported_duration_ms": t.duration_ms,
             "cost_usd": t.cost_usd,
+            "total_cost_usd": t.total_cost_usd,
+            "failure": t.failure,
             "num_turns": t.num_turns,
             "is_error": t.is_error,
             "subtype": t.subtype,
@@ -151,6 +153,11 @@ pub fn sessions_json(engine: &Engine) -> Vec<Value> {
                 }
                 SessionState::Failed { reason } => v["reason"] = json!(reason),
                 _ => {}
+            }
+            if s.spec.protocol == crate::engine::Protocol::StreamJson {
+                // The agent's own count and running total, whichever steps drove it.
+                v["turns"] = json!(s.agent.turns);
+                v["cost_usd"] = json!(s.agent.total_cost());
             }
             v
         })
@@ -371,6 +378,8 @@ mod tests {
             num_turns: None,
             duration_ms: None,
             cost_usd: None,
+            total_cost_usd: None,
+            failure: None,
             result: None,
             session_id: None,
         });

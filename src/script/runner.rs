@@ -10,12 +10,13 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+mod agents;
+
 use super::parser::{Pattern, Step, StepKind};
 use super::scan::{Cursor, Scan};
 use super::tail::{JSON_TAIL_LINES, TAIL_LINES, json_tail, tail};
-use crate::engine::{Command, Engine, Event, ExitStatus, LineEnd, SessionId, SessionState, Stream};
-use crate::protocol::stream_json::{self, TurnResult};
-use crate::text::printable;
+use crate::engine::{Command, Engine, Event, ExitStatus, SessionId, SessionState, Stream};
+use crate::protocol::stream_json::TurnResult;
 use crate::units::format_duration;
 
 /// How long a sandbox session may take to start (boot, image pull) at least.
@@ -190,7 +191,11 @@ impl<'e> Runner<'e> {
                     };
                     let json_step = matches!(
                         step.kind,
-                        StepKind::ExpectJson { .. } | StepKind::Turn { .. }
+                        StepKind::ExpectJson { .. }
+                            | StepKind::Turn { .. }
+                            | StepKind::WaitTurn { .. }
+                            | StepKind::Approve { .. }
+                            | StepKind::Deny { .. }
                     );
                     let output_tail = step
                         .session()
@@ -312,7 +317,9 @@ impl<'e> Runner<'e> {
                     format_duration(within)
                 );
                 let (seq, _) = self
-                    .wait_json_line(id, from, deadline, timed_out, |v| op.test(v, pointer))
+                    .wait_json_line(id, from, deadline, timed_out, false, |v| {
+                        op.test(v, pointer)
+                    })
                     .await?;
                 self.cursors.insert(
                     id,
@@ -331,101 +338,48 @@ impl<'e> Runner<'e> {
                 let id = self.id(session)?;
                 self.require_input(id)?;
                 let within = within.unwrap_or(self.timeout);
-                let deadline = Instant::now() + within;
-                // Only output that starts after the message counts.
-                let from = self.engine.session(id).map_or(0, |s| {
-                    let sb = &s.scrollback;
-                    match sb.end_seq().checked_sub(1).and_then(|last| sb.get(last)) {
-                        Some(line) if line.is_open() => line.seq,
-                        _ => sb.end_seq(),
-                    }
-                });
-                self.apply(Command::SendTurn {
-                    session: id,
-                    text: text.clone(),
-                })?;
-                let timed_out = format!("no result event within {}", format_duration(within));
-                let (_, value) = self
-                    .wait_json_line(id, from, deadline, timed_out, |v| {
-                        stream_json::event_type(v) == Some("result")
-                    })
-                    .await?;
-                // The steps after a turn look at what the agent said in it, from its start.
-                self.cursors.insert(
-                    id,
-                    Cursor {
-                        seq: from,
-                        offset: 0,
-                    },
-                );
-                let result = stream_json::turn_result(&value);
-                self.last_turn = result.clone();
-                match result {
-                    Some(r) if r.is_error => Err(Failure::Step(format!(
-                        "the turn ended with an error ({}): {}",
-                        r.subtype.as_deref().unwrap_or("is_error"),
-                        printable(r.result.as_deref().unwrap_or("no result text").as_bytes())
-                    ))),
-                    _ => Ok(()),
-                }
+                self.turn(id, text, within).await
             }
-        }
-    }
-
-    /// Waits for a complete output line at or after `from` that is JSON and satisfies
-    /// `test`. At the deadline the session is killed (as for `expect`) and the step fails
-    /// with `timed_out`; any failure says when a line was too long to be read as JSON.
-    async fn wait_json_line(
-        &mut self,
-        id: SessionId,
-        from: u64,
-        deadline: Instant,
-        timed_out: String,
-        test: impl Fn(&serde_json::Value) -> bool,
-    ) -> Result<(u64, serde_json::Value), Failure> {
-        let mut next = from;
-        let mut split = false;
-        loop {
-            let session = self
-                .engine
-                .session(id)
-                .ok_or_else(|| Failure::Step("no such session".into()))?;
-            let sb = &session.scrollback;
-            let cap = sb.limits().max_line_bytes;
-            next = next.max(sb.first_seq());
-            while next < sb.end_seq() {
-                let Some(line) = sb.get(next) else { break };
-                if line.is_open() {
-                    break;
-                }
-                // Input is never matched; a line cut by other output is read whole where it
-                // ends.
-                if line.stream.is_output() && line.completes() {
-                    if line.end == LineEnd::Split {
-                        split = true;
-                    }
-                    if let Some(value) = stream_json::parse_line(&sb.whole_line(&line))
-                        && test(&value)
-                    {
-                        return Ok((next, value));
-                    }
-                }
-                next += 1;
+            StepKind::Say { session, text } => {
+                let id = self.id(session)?;
+                self.require_input(id)?;
+                self.say(id, text)
             }
-            let hint = |why: String| split_hint(why, split, cap);
-            match session.state.clone() {
-                SessionState::Failed { reason } => {
-                    return Err(Failure::Step(hint(format!("the session failed: {reason}"))));
-                }
-                SessionState::Exited(status) => {
-                    return Err(Failure::Step(hint(format!(
-                        "the session {status} before a matching JSON line"
-                    ))));
-                }
-                _ => {}
+            StepKind::WaitTurn { session, within } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                self.wait_turn(id, within).await
             }
-            if self.overran(id, deadline).await? {
-                return Err(Failure::Step(split_hint(timed_out, split, cap)));
+            StepKind::Interrupt { session, within } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                self.interrupt(id, within).await
+            }
+            StepKind::Approve {
+                session,
+                which,
+                always,
+                within,
+            } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                let answer = if *always {
+                    agents::Answer::AllowAlways
+                } else {
+                    agents::Answer::Allow
+                };
+                self.answer(id, which, answer, within).await
+            }
+            StepKind::Deny {
+                session,
+                which,
+                message,
+                within,
+            } => {
+                let id = self.id(session)?;
+                let within = within.unwrap_or(self.timeout);
+                self.answer(id, which, agents::Answer::Deny(message.clone()), within)
+                    .await
             }
         }
     }
@@ -621,18 +575,6 @@ impl<'e> Runner<'e> {
             }
         }
     }
-}
-
-/// `why`, and when an output line was split at the line cap, why no JSON could be read from
-/// it and which setting raises the cap.
-fn split_hint(why: String, split: bool, cap: usize) -> String {
-    if !split {
-        return why;
-    }
-    format!(
-        "{why}; an output line was longer than max_line_bytes ({}) and was split, so it could not be read as JSON: raise `max_line_bytes` in the [settings] of a --config file",
-        crate::units::format_bytes(cap as u64)
-    )
 }
 
 fn check_exit(status: ExitStatus, expected: Option<i32>) -> Result<(), Failure> {

@@ -378,6 +378,27 @@ impl App {
                     self.set_status("a session was removed");
                 }
             }
+            Event::Approval { session, approval } => {
+                if let Some(index) = index {
+                    self.raise(index, Attention::AwaitingApproval);
+                }
+                self.set_status(format!(
+                    "{} asks to use {}: y allow · a always · n deny",
+                    name(*session),
+                    printable(approval.tool.as_bytes())
+                ));
+            }
+            Event::ApprovalClosed { session, .. } => {
+                let waiting = engine
+                    .session(*session)
+                    .is_some_and(|s| !s.agent.pending().is_empty());
+                if let Some(index) = index
+                    && !waiting
+                    && self.panes[index].attention == Some(Attention::AwaitingApproval)
+                {
+                    self.panes[index].attention = None;
+                }
+            }
             Event::StopRequested => self.quit = true,
             Event::TranscriptFailed { message, .. } => {
                 self.sticky = Some(printable(message.as_bytes()));

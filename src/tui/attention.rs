@@ -14,6 +14,8 @@ use crate::engine::ExitStatus;
 pub enum Attention {
     /// It started awaiting input (a prompt showed, or a stream-json turn ended).
     AwaitingInput,
+    /// An agent asks permission to use a tool.
+    AwaitingApproval,
     /// It could not start, or broke off.
     Failed,
     /// It exited with a status other than 0.
@@ -25,6 +27,7 @@ impl Attention {
     pub fn describe(&self) -> String {
         match self {
             Attention::AwaitingInput => "awaiting input".to_string(),
+            Attention::AwaitingApproval => "awaiting approval".to_string(),
             Attention::Failed => "failed".to_string(),
             Attention::Exited(status) => status.to_string(),
         }
@@ -32,7 +35,7 @@ impl Attention {
 
     /// Failures are red, a prompt is yellow.
     pub fn is_failure(&self) -> bool {
-        !matches!(self, Attention::AwaitingInput)
+        !matches!(self, Attention::AwaitingInput | Attention::AwaitingApproval)
     }
 }
 

@@ -50,7 +50,7 @@ impl App {
             SessionState::Running { .. } => (
                 activity.as_str().to_string(),
                 match activity {
-                    Activity::AwaitingInput => Style::default()
+                    Activity::AwaitingInput | Activity::AwaitingApproval => Style::default()
                         .fg(Color::Yellow)
                         .add_modifier(Modifier::BOLD),
                     Activity::Working => Style::default().fg(Color::Green),
@@ -120,6 +120,22 @@ impl App {
                 Style::default().fg(Color::Blue),
             ));
         }
+        // An agent's turns and what the session has cost so far.
+        if session.agent.turns > 0 {
+            let turns = session.agent.turns;
+            let mut text = format!("{turns} turn{}", if turns == 1 { "" } else { "s" });
+            if let Some(cost) = session
+                .agent
+                .total_cost()
+                .filter(|c| c.is_finite() && (0.0..1.0e6).contains(c))
+            {
+                text.push_str(&format!(" · ${cost:.4}"));
+            }
+            title.push(Span::styled(
+                format!("{text} "),
+                Style::default().fg(Color::DarkGray),
+            ));
+        }
         let mut right = Vec::new();
         if pane.anchor.is_some() {
             let bottom = pane.bottom(&session.scrollback).unwrap_or(0);
@@ -143,7 +159,10 @@ impl App {
         // An unfocused pane that waits for input stands out.
         let border_style = if focused {
             Style::default().fg(Color::Cyan)
-        } else if activity == Activity::AwaitingInput {
+        } else if matches!(
+            activity,
+            Activity::AwaitingInput | Activity::AwaitingApproval
+        ) {
             Style::default().fg(Color::Yellow)
         } else {
             Style::default().fg(Color::DarkGray)
@@ -188,6 +207,8 @@ impl App {
             output_area.height as usize,
             pane.search.as_ref(),
             pane.view,
+            (session.spec.protocol == crate::engine::Protocol::StreamJson)
+                .then_some(&session.agent.tracker),
         );
         frame.render_widget(Paragraph::new(rows), output_area);
         if let Some(text) = failure {

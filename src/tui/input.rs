@@ -62,6 +62,9 @@ impl App {
         if self.replay.is_some() && self.on_replay_key(key, engine) {
             return;
         }
+        if self.replay.is_none() && self.on_approval_key(key, engine) {
+            return;
+        }
         if self.list_has_keys() && self.on_list_key(key) {
             return;
         }
@@ -134,13 +137,12 @@ impl App {
                 }
             }
             Action::Interrupt => {
-                self.command(
-                    engine,
-                    Command::Signal {
-                        session: id,
-                        signal: libc::SIGINT,
-                    },
-                );
+                self.command(engine, Command::Interrupt { session: id });
+                if let Some(session) = engine.session(id)
+                    && session.agent.interrupting()
+                {
+                    self.set_status("interrupt sent: Ctrl-C again within 2 s sends SIGINT");
+                }
             }
             Action::PageUp | Action::PageDown => {
                 let lines = if action == Action::PageUp {

@@ -88,7 +88,7 @@ pub const BINDINGS: &[Binding] = &[
     Binding {
         keys: &[(KeyCode::Char('c'), CTRL)],
         label: "Ctrl-C",
-        help: "send SIGINT to the focused session",
+        help: "interrupt: an agent's turn stops and its conversation goes on (twice within 2 s: SIGINT); SIGINT for other sessions",
         action: Action::Interrupt,
     },
     Binding {

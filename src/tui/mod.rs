@@ -1,8 +1,10 @@
 //! The interactive TUI: every session in its own pane, a line editor per pane, scrollback,
 //! search, zoom and mouse. It drives the engine like any other front end.
 
+pub mod agent_view;
 pub mod ansi;
 pub mod app;
+mod approve;
 pub mod attention;
 mod draw;
 mod input;

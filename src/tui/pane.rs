@@ -76,6 +76,8 @@ pub struct Pane {
     pub search: Option<Search>,
     /// How the lines are shown.
     pub view: View,
+    /// The editor takes the message to deny a permission request with.
+    pub deny_prompt: bool,
 }
 
 const MAX_HISTORY: usize = 1000;
@@ -102,6 +104,7 @@ impl Pane {
             marked: false,
             search: None,
             view: View::Raw,
+            deny_prompt: false,
         }
     }
 
@@ -115,6 +118,20 @@ impl Pane {
             crate::engine::Protocol::Raw => View::Raw,
         });
         pane
+    }
+
+    /// Turns the editor into (or back from) the prompt for a deny message.
+    pub fn set_deny_prompt(&mut self, on: bool) {
+        if self.deny_prompt == on {
+            return;
+        }
+        self.deny_prompt = on;
+        let text = if on {
+            "why deny? Enter denies with this message, Esc goes back"
+        } else {
+            "type a line; Enter sends it"
+        };
+        self.input.set_placeholder_text(text);
     }
 
     /// Shows or hides the editor's cursor (only the focused pane shows one).

@@ -14,9 +14,10 @@ use unicode_width::UnicodeWidthChar;
 
 use super::ansi::{self, Styled};
 use super::pane::Search;
-use super::views;
+use super::{agent_view, views};
 use crate::engine::{Line, LineEnd, Scrollback, Stream, View};
 use crate::protocol::stream_json;
+use crate::protocol::tracker::Tracker;
 
 /// The base style of a stream: stderr is light red unless the program colours it; input is
 /// dimmed so it cannot be mistaken for output.
@@ -53,20 +54,37 @@ fn shares_row_with_next(sb: &Scrollback, line: &Line<'_>, view: View) -> bool {
 }
 
 /// What one line shows in `view`: its display lines, or nothing when it is a piece of a
-/// logical line that is shown whole where it ends (a JSON line other output cut into).
-fn line_texts(sb: &Scrollback, line: &Line<'_>, view: View) -> Vec<Styled> {
+/// logical line that is shown whole where it ends (a JSON line other output cut into), or
+/// a line an agent's tracker says the chat view leaves out.
+pub(super) fn line_texts(
+    sb: &Scrollback,
+    line: &Line<'_>,
+    view: View,
+    tracker: Option<&Tracker>,
+) -> Vec<Styled> {
     let base = stream_style(line.stream);
+    let note = tracker
+        .filter(|_| view == View::Chat)
+        .and_then(|t| Some((t, t.note(line.seq)?)));
     if view != View::Raw && line.is_piece() {
         if let Some(joined) = sb.joined(line.head).filter(|j| j.complete)
             && let Some(value) = stream_json::parse_line(&joined.bytes)
         {
             return if joined.last == line.seq {
-                views::render_value(&value, view, line.stream)
+                match note {
+                    Some((tracker, note)) => agent_view::noted(note, &value, tracker),
+                    None => views::render_value(&value, view, line.stream),
+                }
             } else {
                 Vec::new()
             };
         }
         return vec![ansi::render(line.bytes, base)];
+    }
+    if let Some((tracker, note)) = note
+        && let Some(value) = stream_json::parse_line(line.bytes)
+    {
+        return agent_view::noted(note, &value, tracker);
     }
     views::render_line(line.bytes, view, line.stream, base)
 }
@@ -80,8 +98,9 @@ fn unit_rows(
     width: usize,
     search: Option<&Search>,
     view: View,
+    tracker: Option<&Tracker>,
 ) -> (Vec<TextLine<'static>>, u64) {
-    let mut texts = line_texts(sb, &line, view);
+    let mut texts = line_texts(sb, &line, view, tracker);
     let mut above = line.seq.wrapping_sub(1);
     let mut seqs = vec![line.seq];
     if join_prompt
@@ -127,6 +146,7 @@ pub fn visible_rows(
     height: usize,
     search: Option<&Search>,
     view: View,
+    tracker: Option<&Tracker>,
 ) -> Vec<TextLine<'static>> {
     let mut rows: Vec<TextLine<'static>> = Vec::new();
     let (Some(bottom), true) = (bottom, width >= 2 && height > 0) else {
@@ -152,7 +172,7 @@ pub fn visible_rows(
             seq = seq.wrapping_sub(1);
             continue;
         }
-        let (mut unit, above) = unit_rows(scrollback, line, true, width, search, view);
+        let (mut unit, above) = unit_rows(scrollback, line, true, width, search, view, tracker);
         unit.append(&mut rows);
         rows = unit;
         seq = above;
@@ -170,7 +190,7 @@ pub fn visible_rows(
             continue;
         }
         let join = line.seq > bottom + 1;
-        let (unit, _) = unit_rows(scrollback, line, join, width, search, view);
+        let (unit, _) = unit_rows(scrollback, line, join, width, search, view, tracker);
         rows.extend(unit);
     }
     rows.truncate(height);

@@ -24,14 +24,14 @@ fn texts(rows: &[TextLine<'_>]) -> Vec<String> {
 fn the_view_shows_the_newest_lines_at_the_bottom() {
     let sb = sb(&["1", "2", "3", "4"]);
     let pane = Pane::new(0);
-    let rows = visible_rows(&sb, pane.bottom(&sb), 10, 2, None, View::Raw);
+    let rows = visible_rows(&sb, pane.bottom(&sb), 10, 2, None, View::Raw, None);
     assert_eq!(texts(&rows), vec![" 3", " 4"]);
 }
 
 #[test]
 fn long_lines_wrap_and_the_top_line_is_cut() {
     let sb = sb(&["abcdefghij", "xy"]);
-    let rows = visible_rows(&sb, Some(1), 5, 3, None, View::Raw);
+    let rows = visible_rows(&sb, Some(1), 5, 3, None, View::Raw, None);
     assert_eq!(texts(&rows), vec![" efgh", " ij", " xy"]);
 }
 
@@ -68,7 +68,7 @@ fn search_finds_older_and_newer_matches_and_highlights_them() {
     assert_eq!(pane.search.as_ref().unwrap().current, Some(0));
     assert!(!pane.find(&s, 3, false));
     assert_eq!(pane.bottom(&s), Some(0), "the view moved to the match");
-    let rows = visible_rows(&s, Some(3), 20, 4, pane.search.as_ref(), View::Raw);
+    let rows = visible_rows(&s, Some(3), 20, 4, pane.search.as_ref(), View::Raw, None);
     let highlighted: Vec<_> = rows[0]
         .spans
         .iter()
@@ -101,7 +101,7 @@ fn the_filter_shows_only_matching_lines() {
         ..Default::default()
     };
     search.set_query("error".into());
-    let rows = visible_rows(&s, Some(3), 20, 5, Some(&search), View::Raw);
+    let rows = visible_rows(&s, Some(3), 20, 5, Some(&search), View::Raw, None);
     assert_eq!(texts(&rows), vec![" error 1", " error 2"]);
 }
 
@@ -109,7 +109,7 @@ fn the_filter_shows_only_matching_lines() {
 fn stderr_rows_carry_a_red_gutter() {
     let mut s = Scrollback::new(ScrollbackLimits::default());
     s.push(Stream::Stderr, b"bad\n");
-    let rows = visible_rows(&s, Some(0), 10, 1, None, View::Raw);
+    let rows = visible_rows(&s, Some(0), 10, 1, None, View::Raw, None);
     assert_eq!(rows[0].spans[0].content, "▍");
     assert_eq!(rows[1 - 1].spans[1].style.fg, Some(Color::LightRed));
 }
@@ -138,7 +138,7 @@ fn tiny_views_do_not_panic() {
     let s = sb(&["日本語のテキスト", "x"]);
     for w in 0..4 {
         for h in 0..3 {
-            let _ = visible_rows(&s, Some(1), w, h, None, View::Chat);
+            let _ = visible_rows(&s, Some(1), w, h, None, View::Chat, None);
         }
     }
 }
@@ -163,7 +163,7 @@ fn conversation() -> Scrollback {
 #[test]
 fn a_repl_reads_prompt_input_then_output_in_order() {
     let sb = conversation();
-    let rows = visible_rows(&sb, Some(sb.end_seq() - 1), 40, 10, None, View::Raw);
+    let rows = visible_rows(&sb, Some(sb.end_seq() - 1), 40, 10, None, View::Raw, None);
     assert_eq!(
         texts(&rows),
         vec!["›>>> 6*7", " 42", "›>>> print(\"q\"*3)", " qqq", "▍>>> "]
@@ -187,17 +187,17 @@ fn input_without_a_prompt_has_a_row_of_its_own() {
     let mut sb = Scrollback::new(ScrollbackLimits::default());
     sb.push(Stream::Stdin, b"hello\n");
     sb.push(Stream::Stdout, b"ack:hello\n");
-    let rows = visible_rows(&sb, Some(1), 20, 5, None, View::Raw);
+    let rows = visible_rows(&sb, Some(1), 20, 5, None, View::Raw, None);
     assert_eq!(texts(&rows), vec!["›hello", " ack:hello"]);
 }
 
 #[test]
 fn a_prompt_at_the_bottom_of_the_view_shows_without_its_input() {
     let sb = conversation();
-    let rows = visible_rows(&sb, Some(3), 40, 2, None, View::Raw);
+    let rows = visible_rows(&sb, Some(3), 40, 2, None, View::Raw, None);
     assert_eq!(texts(&rows), vec![" 42", "▍>>> "]);
     // Scrolled to the top: the rest of the page is filled once, without repeating the prompt.
-    let rows = visible_rows(&sb, Some(0), 40, 3, None, View::Raw);
+    let rows = visible_rows(&sb, Some(0), 40, 3, None, View::Raw, None);
     assert_eq!(texts(&rows), vec!["▍>>> ", "›6*7", " 42"]);
 }
 
@@ -216,11 +216,11 @@ fn page_up_to_the_top_shows_a_full_page() {
         Some(9),
         "the bottom line keeps a page above it"
     );
-    let rows = visible_rows(&s, pane.bottom(&s), 10, 10, None, View::Raw);
+    let rows = visible_rows(&s, pane.bottom(&s), 10, 10, None, View::Raw, None);
     assert_eq!(texts(&rows).first().map(String::as_str), Some(" 1"));
     assert_eq!(texts(&rows).last().map(String::as_str), Some(" 10"));
     // Even when the bottom is the first line, the view is full.
-    let rows = visible_rows(&s, Some(0), 10, 10, None, View::Raw);
+    let rows = visible_rows(&s, Some(0), 10, 10, None, View::Raw, None);
     assert_eq!(rows.len(), 10);
     assert_eq!(texts(&rows)[9], " 10");
     pane.scroll(&s, 9, 10);
@@ -237,7 +237,7 @@ fn chat_view_shows_the_users_own_turns() {
     sb.push(Stream::Stdin, b"\n");
     sb.push(Stream::Stdout, br#"{"type":"assistant","message":{"content":[{"type":"text","text":"You said: hello there"}]}}"#);
     sb.push(Stream::Stdout, b"\n");
-    let rows = visible_rows(&sb, Some(1), 40, 5, None, View::Chat);
+    let rows = visible_rows(&sb, Some(1), 40, 5, None, View::Chat, None);
     assert_eq!(
         texts(&rows),
         vec!["› hello there", " ◆ You said: hello there"]
@@ -253,8 +253,8 @@ fn a_json_line_cut_by_other_output_shows_whole_where_it_ends() {
     );
     sb.push(Stream::Stderr, b"debug: tick\n");
     sb.push(Stream::Stdout, b"xt\",\"text\":\"hi\"}]}}\n");
-    let rows = visible_rows(&sb, Some(2), 40, 5, None, View::Chat);
+    let rows = visible_rows(&sb, Some(2), 40, 5, None, View::Chat, None);
     assert_eq!(texts(&rows), vec!["▍debug: tick", " ◆ hi"]);
-    let raw = visible_rows(&sb, Some(2), 80, 5, None, View::Raw);
+    let raw = visible_rows(&sb, Some(2), 80, 5, None, View::Raw, None);
     assert_eq!(raw.len(), 3, "the raw view shows the pieces as they came");
 }

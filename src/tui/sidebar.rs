@@ -14,7 +14,7 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::app::App;
-use super::{ansi, rows, views};
+use super::{ansi, rows};
 use crate::engine::{Activity, Engine, Session, SessionState, View};
 
 /// The list's state.
@@ -379,6 +379,7 @@ fn state_label(session: &Session, now: tokio::time::Instant) -> (String, Style) 
         SessionState::Failed { .. } => ("failed".into(), FAILED),
         _ => match session.activity(now) {
             Activity::AwaitingInput => ("awaiting".into(), AWAITING),
+            Activity::AwaitingApproval => ("approve?".into(), AWAITING),
             Activity::Working => ("working".into(), Style::default().fg(Color::Green)),
             activity => (
                 activity.as_str().to_string(),
@@ -388,26 +389,35 @@ fn state_label(session: &Session, now: tokio::time::Instant) -> (String, Style) 
     }
 }
 
-/// The last output line as its view shows it, made safe for the screen (no escapes).
+/// The last output line as its view shows it, made safe for the screen (no escapes). In
+/// the chat view, lines an agent's tracker leaves out are passed over (a few at most).
 fn preview(session: &Session, view: View) -> String {
     let Some(line) = session.scrollback.last_output() else {
         return String::new();
     };
-    let text = if view == View::Raw {
-        ansi::render(line.bytes, rows::stream_style(line.stream)).text
-    } else {
-        views::render_line(
-            line.bytes,
-            view,
-            line.stream,
-            rows::stream_style(line.stream),
-        )
-        .into_iter()
-        .map(|styled| styled.text)
-        .find(|text| !text.trim().is_empty())
-        .unwrap_or_default()
-    };
-    text.trim().to_string()
+    if view == View::Raw {
+        return ansi::render(line.bytes, rows::stream_style(line.stream))
+            .text
+            .trim()
+            .to_string();
+    }
+    let sb = &session.scrollback;
+    let tracker = (session.spec.protocol == crate::engine::Protocol::StreamJson)
+        .then_some(&session.agent.tracker);
+    let first = line.seq.saturating_sub(16).max(sb.first_seq());
+    for seq in (first..=line.seq).rev() {
+        let Some(candidate) = sb.get(seq).filter(|l| l.stream.is_output()) else {
+            continue;
+        };
+        let text = rows::line_texts(sb, &candidate, view, tracker)
+            .into_iter()
+            .map(|styled| styled.text)
+            .find(|text| !text.trim().is_empty());
+        if let Some(text) = text {
+            return text.trim().to_string();
+        }
+    }
+    String::new()
 }
 
 /// `text` cut to `width` columns, with `…` when cut.

@@ -16,7 +16,7 @@ const MAX_ITEMS: usize = 200;
 /// Characters of a tool input or result shown on its one line in the chat view.
 const SHORT: usize = 100;
 
-const KEY: Style = Style::new().fg(Color::Cyan);
+pub(super) const KEY: Style = Style::new().fg(Color::Cyan);
 const STRING: Style = Style::new().fg(Color::Green);
 const NUMBER: Style = Style::new().fg(Color::Magenta);
 const LITERAL: Style = Style::new().fg(Color::Yellow);
@@ -39,11 +39,16 @@ pub fn render_line(bytes: &[u8], view: View, stream: Stream, base: Style) -> Vec
 /// is a user message shows as the user's own turn (an agent does not echo it).
 pub fn render_value(value: &Value, view: View, stream: Stream) -> Vec<Styled> {
     match view {
-        View::Chat if stream == Stream::Stdin => match stream_json::user_text(value) {
-            Some(text) => text_block(" ", YOU, &text, YOU),
-            None => json_lines(value),
-        },
-        View::Chat => chat_lines(value),
+        View::Chat if stream == Stream::Stdin => {
+            if let Some(rows) = super::agent_view::input_line(value) {
+                return rows;
+            }
+            match stream_json::user_text(value) {
+                Some(text) => text_block(" ", YOU, &text, YOU),
+                None => json_lines(value),
+            }
+        }
+        View::Chat => super::agent_view::protocol_line(value).unwrap_or_else(|| chat_lines(value)),
         View::Raw | View::Json => json_lines(value),
     }
 }
@@ -127,7 +132,7 @@ fn compact(value: &Value, limit: usize) -> String {
     shorten(&text, limit)
 }
 
-fn shorten(text: &str, limit: usize) -> String {
+pub(super) fn shorten(text: &str, limit: usize) -> String {
     let count = text.chars().count();
     if count <= limit {
         text.to_string()
@@ -137,7 +142,7 @@ fn shorten(text: &str, limit: usize) -> String {
     }
 }
 
-fn line(pieces: &[(&str, Style, bool)]) -> Styled {
+pub(super) fn line(pieces: &[(&str, Style, bool)]) -> Styled {
     let mut out = Styled::default();
     for (text, style, untrusted) in pieces {
         if *untrusted {
@@ -150,7 +155,12 @@ fn line(pieces: &[(&str, Style, bool)]) -> Styled {
 }
 
 /// Text that may span lines: each line of it, the first after `prefix`.
-fn text_block(prefix: &str, prefix_style: Style, text: &str, style: Style) -> Vec<Styled> {
+pub(super) fn text_block(
+    prefix: &str,
+    prefix_style: Style,
+    text: &str,
+    style: Style,
+) -> Vec<Styled> {
     let indent = " ".repeat(prefix.chars().count());
     text.split('\n')
         .enumerate()
@@ -363,6 +373,7 @@ fn result_lines(value: &Value) -> Vec<Styled> {
     }
     if let Some(cost) = result
         .cost_usd
+        .or(result.total_cost_usd)
         .filter(|c| c.is_finite() && (0.0..1.0e6).contains(c))
     {
         parts.push(format!("${cost:.4}"));
