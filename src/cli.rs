@@ -232,9 +232,11 @@ Examples:
   sandmux replay logs/ --speed all";
 
 const DIFF_EXAMPLES: &str = "\
-Timestamps, pids, progress events and the volatile fields of stream-json agents (session_id,
-uuid, request_id, durations, costs, timestamp; --strict keeps them) are ignored. Output is
-compared per stream, line by line, so how the pipes chunked it does not matter.
+Timestamps, pids, progress events and the volatile fields of JSON lines (session_id, uuid,
+request_id, durations, costs, timestamp) are ignored; so are, in stream-json transcripts, an
+agent's message and tool ids, request timings and socket paths (--explain lists them all;
+--strict keeps them). Output is compared per stream, line by line, so how the pipes chunked
+it does not matter. Where two JSON lines differ, the first JSON pointer that differs is named.
 
 Exit status: 0 the same, 1 they differ (the first divergence is printed), 2 bad input.
 
@@ -242,6 +244,7 @@ Examples:
   sandmux diff before/echo.jsonl after/echo.jsonl
   sandmux diff a.jsonl b.jsonl --ignore '/\\d+ms/' --ignore request_id
   sandmux diff a.jsonl b.jsonl --json | jq .turn
+  sandmux diff a.jsonl b.jsonl --explain
   sandmux diff golden/ logs/                  every NAME.jsonl of the two directories";
 
 /// Options of `sandmux replay`.
@@ -287,6 +290,10 @@ pub struct DiffArgs {
     #[arg(long)]
     pub strict: bool,
 
+    /// Say what is compared and which fields are left out, then compare.
+    #[arg(long)]
+    pub explain: bool,
+
     /// Print the result as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -319,6 +326,9 @@ Examples:
   sandmux ctl send agent \"hello\"
   sandmux ctl wait agent /ack:hello/ --timeout 5s
   sandmux ctl wait agent --turn
+  sandmux ctl approve agent Bash
+  sandmux ctl deny agent 'not in production'
+  sandmux ctl interrupt agent
   sandmux ctl wait agent --expect-json '/type == \"result\"'
   sandmux ctl subscribe agent --from 0
   sandmux ctl stop";
@@ -369,6 +379,39 @@ pub enum CtlOp {
     Kill { session: String },
     /// Restart a session.
     Restart { session: String },
+    /// Interrupt a session's turn: an agent's own interrupt (the conversation goes on),
+    /// SIGINT for other sessions.
+    Interrupt { session: String },
+    /// Allow an agent's pending permission request (the oldest, or the oldest for TOOL).
+    Approve {
+        session: String,
+        /// Only a request for this tool (Bash, Write, ...).
+        tool: Option<String>,
+        /// Allow the tool for the rest of the session.
+        #[arg(long)]
+        always: bool,
+        /// Only a request whose input (as JSON) matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        input: Option<String>,
+        /// The request with this id (as `list --json` shows it).
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
+    /// Refuse an agent's pending permission request, telling it MESSAGE.
+    Deny {
+        session: String,
+        /// What the agent is told (default: that the user denied it).
+        message: Option<String>,
+        /// Only a request for this tool.
+        #[arg(long)]
+        tool: Option<String>,
+        /// Only a request whose input (as JSON) matches this regex.
+        #[arg(long, value_name = "REGEX")]
+        input: Option<String>,
+        /// The request with this id.
+        #[arg(long, value_name = "ID")]
+        id: Option<String>,
+    },
     /// Print a session's scrollback lines.
     Read {
         session: String,
@@ -411,7 +454,7 @@ pub enum CtlOp {
         /// The session's end; with CODE, check its exit status.
         #[arg(long, value_name = "CODE", num_args = 0..=1, default_missing_value = "any")]
         exit: Option<String>,
-        /// An activity: awaiting_input, working, idle, exited, failed.
+        /// An activity: awaiting_input, awaiting_approval, working, idle, exited, failed.
         #[arg(long)]
         activity: Option<String>,
     },

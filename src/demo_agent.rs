@@ -292,7 +292,8 @@ impl Agent {
             self.say(&reply)?;
             return Ok((false, reply, 2));
         }
-        if text.contains("look") || text.contains("read") {
+        let looked = text.contains("look") || text.contains("read");
+        if looked {
             let id = self.id("toolu");
             self.emit(json!({"type": "assistant", "session_id": self.session, "message": {"model": "demo-agent-1", "role": "assistant", "content": [
                 {"type": "thinking", "thinking": "The user wants me to look something up."},
@@ -322,7 +323,7 @@ impl Agent {
             }
         }
         self.say(&reply)?;
-        Ok((failed, reply, 1))
+        Ok((failed, reply, if looked { 2 } else { 1 }))
     }
 
     /// Runs `command` as the Bash tool, asking first when it is not read-only and the

@@ -8,7 +8,7 @@ use common::*;
 fn fifty_turns_with_turn_and_expect_json() {
     let fx = Fixture::new();
     let mut script = String::from(
-        "session agent protocol=stream-json: sandmux demo-agent\nexpect-json agent /subtype == \"init\"\n",
+        "session agent protocol=stream-json: sandmux demo-agent\n",
     );
     for i in 0..50 {
         if i % 5 == 4 {
@@ -93,7 +93,7 @@ fn a_turn_that_ends_in_error_fails_the_step() {
     let out = fx.run("session agent protocol=stream-json: sandmux demo-agent\nturn agent \"please fail\"\nturn agent \"never\"\n", &["--report", "json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
-    assert!(err.contains("test.smx:2: turn agent \"please fail\": the turn ended with an error (error_during_execution): I could not do that."), "{err}");
+    assert!(err.contains("test.smx:2: turn agent \"please fail\": the turn failed with error during execution: I could not do that."), "{err}");
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["steps"][1]["turn"]["is_error"], true);
     assert_eq!(report["steps"][2]["status"], "skipped");
@@ -136,7 +136,7 @@ fn the_demo_agent_rejects_plain_text_like_a_real_agent() {
     let out = fx.run(
         "session agent protocol=stream-json: sandmux demo-agent\n\
          send agent hello there\n\
-         expect-json agent /result ~ /^invalid input: not JSON/\n\
+         expect-json agent /result ~ /^invalid input: line 1: not JSON/\n\
          turn agent \"now framed\"\n\
          close agent\n\
          wait agent exit 0\n",

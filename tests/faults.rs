@@ -357,7 +357,7 @@ fn text_from_sessions_and_scripts_never_reaches_the_terminal_as_escapes() {
         stderr(&out)
     );
     assert!(
-        stderr(&out).contains("(error\\e]0;PWNED\\x07)"),
+        stderr(&out).contains("the turn failed with error\\e]0;PWNED\\x07"),
         "{}",
         stderr(&out)
     );

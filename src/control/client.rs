@@ -136,6 +136,23 @@ fn request(op: &CtlOp) -> Result<Value, String> {
         CtlOp::Close { session } => json!({"op": "close", "session": session}),
         CtlOp::Kill { session } => json!({"op": "kill", "session": session}),
         CtlOp::Restart { session } => json!({"op": "restart", "session": session}),
+        CtlOp::Interrupt { session } => json!({"op": "interrupt", "session": session}),
+        CtlOp::Approve {
+            session,
+            tool,
+            always,
+            input,
+            id,
+        } => json!({"op": "approve", "session": session, "tool": tool, "always": always,
+            "input": input, "request_id": id}),
+        CtlOp::Deny {
+            session,
+            message,
+            tool,
+            input,
+            id,
+        } => json!({"op": "deny", "session": session, "message": message, "tool": tool,
+            "input": input, "request_id": id}),
         CtlOp::Signal { session, signal } => {
             let signal = match signal.parse::<i64>() {
                 Ok(number) => json!(number),
@@ -260,6 +277,19 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
             Some("state") => {
                 crate::out!("# {}: {}", text(&value["session"]), text(&value["status"]))
             }
+            Some("approval") => crate::out!(
+                "# {} asks to use {}: {} (sandmux ctl approve {} / deny {})",
+                text(&value["session"]),
+                text(&value["tool"]),
+                text(&value["summary"]),
+                text(&value["session"]),
+                text(&value["session"]),
+            ),
+            Some("approval_closed") => crate::out!(
+                "# {}: permission request {}",
+                text(&value["session"]),
+                text(&value["answer"]).replace('_', " "),
+            ),
             Some("lagged") => crate::say!(
                 "sandmux ctl: fell behind; subscribe again with --from {}",
                 value["resume_from"]

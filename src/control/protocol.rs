@@ -68,6 +68,38 @@ pub enum Request {
     Restart {
         session: String,
     },
+    /// Stop the session's turn: an agent's own interrupt (the conversation goes on), SIGINT
+    /// for other sessions.
+    Interrupt {
+        session: String,
+    },
+    /// Allow an agent's pending permission request: the one with `request_id`, or the
+    /// oldest for `tool` / with an input matching the regex `input`, or the oldest;
+    /// `always` allows the tool for the rest of the session.
+    Approve {
+        session: String,
+        #[serde(default)]
+        request_id: Option<String>,
+        #[serde(default)]
+        tool: Option<String>,
+        #[serde(default)]
+        input: Option<String>,
+        #[serde(default)]
+        always: bool,
+    },
+    /// Refuse an agent's pending permission request (chosen as for `approve`), telling it
+    /// `message`.
+    Deny {
+        session: String,
+        #[serde(default)]
+        request_id: Option<String>,
+        #[serde(default)]
+        tool: Option<String>,
+        #[serde(default)]
+        input: Option<String>,
+        #[serde(default)]
+        message: Option<String>,
+    },
     /// Scrollback lines from `from` (default: the oldest held), at most `limit` (1000).
     Read {
         session: String,

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use super::protocol::{self, ExitWanted, MAX_REQUEST, Request, answer, error_body};
 use super::wait::{WaitFor, wait};
-use crate::engine::{Activity, EngineHandle, Op, Reply, SessionOp, Stream, parse_signal};
+use crate::engine::{Activity, EngineHandle, Op, Pick, Reply, SessionOp, Stream, parse_signal};
 use crate::matcher::{JsonOp, Pattern};
 use crate::spec::{self, SpecBuilder};
 
@@ -210,6 +210,35 @@ async fn handle_request(
         Request::Close { session } => session_op(session, SessionOp::Close),
         Request::Kill { session } => session_op(session, SessionOp::Kill),
         Request::Restart { session } => session_op(session, SessionOp::Restart),
+        Request::Interrupt { session } => session_op(session, SessionOp::Interrupt),
+        Request::Approve {
+            session,
+            request_id,
+            tool,
+            input,
+            always,
+        } => {
+            let pick = Pick {
+                request_id,
+                tool,
+                input,
+            };
+            session_op(session, SessionOp::Approve { pick, always })
+        }
+        Request::Deny {
+            session,
+            request_id,
+            tool,
+            input,
+            message,
+        } => {
+            let pick = Pick {
+                request_id,
+                tool,
+                input,
+            };
+            session_op(session, SessionOp::Deny { pick, message })
+        }
         Request::Send { session, text, raw } => {
             let op = if raw {
                 SessionOp::SendLine(text)
@@ -477,7 +506,7 @@ fn wait_for(
     }
     let word = activity.unwrap_or_default();
     let activity = serde_json::from_value::<Activity>(Value::String(word.clone())).map_err(|_| {
-        format!("unknown activity `{word}` (known: starting, working, idle, awaiting_input, exited, failed)")
+        format!("unknown activity `{word}` (known: starting, working, idle, awaiting_input, awaiting_approval, exited, failed)")
     })?;
     Ok(WaitFor::Activity(activity))
 }

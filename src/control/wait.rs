@@ -132,10 +132,17 @@ pub async fn wait(
                     continue;
                 };
                 let event = match what {
-                    // A turn ends with its `result` event (also one that came before the wait).
+                    // A turn ends with its `result` event (also one that came before the
+                    // wait); one that ended in error fails the wait, as a `turn` step does.
                     WaitFor::TurnEnd
                         if crate::protocol::stream_json::event_type(&json) == Some("result") =>
                     {
+                        if let Some(why) = crate::protocol::stream_json::failure(&json, false) {
+                            let message = crate::protocol::stream_json::failure_message(&json)
+                                .map(|m| format!(": {m}"))
+                                .unwrap_or_default();
+                            return Err(("turn_failed", format!("the turn failed with {why}{message}")));
+                        }
                         "turn_end"
                     }
                     WaitFor::Json(pointer, op) if op.test(&json, pointer) => "json",

@@ -68,6 +68,9 @@ pub struct AgentState {
     /// Tools the user allowed for the rest of the session.
     always: BTreeSet<String>,
     interrupt: Option<InterruptSent>,
+    /// When the user last asked for an interrupt (a second one soon after is SIGINT, even
+    /// when the first already ended the turn).
+    last_interrupt: Option<Instant>,
     next_id: u64,
     /// Turns ended so far.
     pub turns: u64,
@@ -163,11 +166,8 @@ impl Engine {
         if !s.state.is_live() {
             return Ok(None);
         }
-        let insisting = s
-            .agent
-            .interrupt
-            .as_ref()
-            .is_some_and(|i| i.at.elapsed() < INSIST);
+        let insisting = s.agent.last_interrupt.is_some_and(|at| at.elapsed() < INSIST);
+        s.agent.last_interrupt = Some(Instant::now());
         if s.spec.protocol != Protocol::StreamJson || insisting || s.stdin_closed || !answer {
             s.agent.interrupt = None;
             self.interrupting.remove(&id);

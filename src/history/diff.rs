@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::json;
+use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
 use super::Transcript;
@@ -23,6 +23,9 @@ pub struct Divergence {
     pub b: Option<String>,
     /// The turn the differing item has in B.
     pub b_turn: usize,
+    /// When both items are JSON: the first JSON pointer where they differ, and its value
+    /// on each side (`None`: absent there).
+    pub pointer: Option<(String, Option<Value>, Option<Value>)>,
 }
 
 /// The first divergence of `a` from `b`, if any.
@@ -35,6 +38,7 @@ pub fn compare(a: &Normal, b: &Normal) -> Option<Divergence> {
             a: a.inputs.get(i).cloned(),
             b: b.inputs.get(i).cloned(),
             b_turn: i + 1,
+            pointer: None,
         });
     }
     for (what, x, y) in [
@@ -46,7 +50,79 @@ pub fn compare(a: &Normal, b: &Normal) -> Option<Divergence> {
             found.push(d);
         }
     }
-    found.into_iter().min_by_key(|d| d.turn.min(d.b_turn))
+    let mut first = found.into_iter().min_by_key(|d| d.turn.min(d.b_turn))?;
+    first.pointer = json_pair(&first.a, &first.b).and_then(|(a, b)| first_json_difference(&a, &b));
+    Some(first)
+}
+
+/// Both items as JSON, when both are.
+fn json_pair(a: &Option<String>, b: &Option<String>) -> Option<(Value, Value)> {
+    let parse = |t: &Option<String>| {
+        let text = t.as_deref()?;
+        (text.starts_with('{') || text.starts_with('['))
+            .then(|| serde_json::from_str::<Value>(text).ok())
+            .flatten()
+    };
+    Some((parse(a)?, parse(b)?))
+}
+
+/// The first JSON pointer (in document order of `a`, then `b`'s extra keys) where `a` and
+/// `b` differ, with both values there.
+pub fn first_json_difference(a: &Value, b: &Value) -> Option<(String, Option<Value>, Option<Value>)> {
+    fn walk(
+        a: Option<&Value>,
+        b: Option<&Value>,
+        path: &mut String,
+    ) -> Option<(String, Option<Value>, Option<Value>)> {
+        match (a, b) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                let keys = x.keys().chain(y.keys().filter(|k| !x.contains_key(*k)));
+                for key in keys {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                    if let Some(found) = walk(x.get(key), y.get(key), path) {
+                        return Some(found);
+                    }
+                    path.truncate(len);
+                }
+                None
+            }
+            (Some(Value::Array(x)), Some(Value::Array(y))) => {
+                for i in 0..x.len().max(y.len()) {
+                    let len = path.len();
+                    path.push_str(&format!("/{i}"));
+                    if let Some(found) = walk(x.get(i), y.get(i), path) {
+                        return Some(found);
+                    }
+                    path.truncate(len);
+                }
+                None
+            }
+            (x, y) if x == y => None,
+            (x, y) => Some((path.clone(), x.cloned(), y.cloned())),
+        }
+    }
+    let mut path = String::new();
+    walk(Some(a), Some(b), &mut path)
+}
+
+/// A JSON value for a message: compact, cut to a readable length.
+fn short_json(value: &Option<Value>) -> String {
+    match value {
+        None => "(absent)".to_string(),
+        Some(v) => shorten(&printable(v.to_string().as_bytes()), 200),
+    }
+}
+
+/// `text` cut to `limit` characters, saying how much more there was.
+fn shorten(text: &str, limit: usize) -> String {
+    let count = text.chars().count();
+    if count <= limit {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(limit).collect();
+    format!("{head}… (+{} chars)", count - limit)
 }
 
 /// The first index where `a` and `b` differ (or where the shorter one ends).
@@ -76,6 +152,7 @@ fn first_difference(what: &'static str, a: &[Item], b: &[Item]) -> Option<Diverg
         a: a.get(at).map(|i| i.text.clone()),
         b: b.get(at).map(|i| i.text.clone()),
         b_turn: turn_of(b, a),
+        pointer: None,
     })
 }
 
@@ -134,13 +211,24 @@ impl<'a> Comparison<'a> {
             v.as_deref()
                 .map_or("(nothing more)".to_string(), |t| printable(t.as_bytes()))
         };
-        let _ = writeln!(out, "first difference ({}):", d.what);
-        let _ = writeln!(out, "{red}- {}{reset}", side(&d.a));
-        let _ = writeln!(out, "{green}+ {}{reset}", side(&d.b));
+        match &d.pointer {
+            Some((pointer, a, b)) => {
+                let pointer = if pointer.is_empty() { "/" } else { pointer };
+                let _ = writeln!(out, "first difference ({}) at {pointer}:", d.what);
+                let _ = writeln!(out, "{red}- {}{reset}", short_json(a));
+                let _ = writeln!(out, "{green}+ {}{reset}", short_json(b));
+            }
+            None => {
+                let _ = writeln!(out, "first difference ({}):", d.what);
+                let _ = writeln!(out, "{red}- {}{reset}", side(&d.a));
+                let _ = writeln!(out, "{green}+ {}{reset}", side(&d.b));
+            }
+        }
+        // The turn's lines, each cut to a readable length (an agent's lines run to KBs).
         let lines = |n: &Normal, turn: usize| {
             n.output_of(turn)
                 .into_iter()
-                .map(|(s, t)| format!("{s}| {}\n", printable(t.as_bytes())))
+                .map(|(s, t)| format!("{s}| {}\n", shorten(&printable(t.as_bytes()), 240)))
                 .collect::<String>()
         };
         let (ta, tb) = (lines(&self.na, d.turn), lines(&self.nb, d.b_turn));
@@ -176,11 +264,13 @@ impl<'a> Comparison<'a> {
         };
         let input =
             |n: &Normal, turn: usize| turn.checked_sub(1).and_then(|k| n.inputs.get(k).cloned());
+        let pointer = d.pointer.as_ref().map(|(p, a, b)| json!({"pointer": p, "a": a, "b": b}));
         json!({
             "same": false,
             "session": self.a.name,
             "turn": d.turn,
             "what": d.what,
+            "json": pointer,
             "a": {"path": self.a.path, "turn": d.turn, "input": input(&self.na, d.turn), "item": d.a, "output": output(&self.na, d.turn)},
             "b": {"path": self.b.path, "turn": d.b_turn, "input": input(&self.nb, d.b_turn), "item": d.b, "output": output(&self.nb, d.b_turn)},
         })
@@ -209,6 +299,9 @@ pub fn run(args: &crate::cli::DiffArgs) -> i32 {
             return 2;
         }
     };
+    if args.explain {
+        crate::out!("{}", ignore.explain().trim_end());
+    }
     let pairs = match pairs(&args.a, &args.b) {
         Ok(pairs) => pairs,
         Err(err) => {

@@ -26,6 +26,24 @@ pub const VOLATILE_JSON_FIELDS: &[&str] = &[
     "timestamp",
 ];
 
+/// Fields of the records of stream-json agents (Claude Code's) that differ between two runs
+/// against the same deterministic model: message and tool-use ids, per-request timings, the
+/// socket path holding the pid, retry jitter, and costs the CLI computes per process.
+/// Ignored in stream-json transcripts unless `--strict`.
+pub const AGENT_VOLATILE_FIELDS: &[&str] = &[
+    "id",
+    "tool_use_id",
+    "parent_tool_use_id",
+    "api_message_id",
+    "messaging_socket_path",
+    "ttft_ms",
+    "ttft_stream_ms",
+    "time_to_request_ms",
+    "first_content_frame_ms",
+    "retry_delay_ms",
+    "costUSD",
+];
+
 /// Record fields always ignored: the timestamp and the process id.
 const RECORD_FIELDS: &[&str] = &["t", "pid"];
 
@@ -35,6 +53,8 @@ const RECORD_FIELDS: &[&str] = &["t", "pid"];
 pub struct Ignore {
     pub fields: Vec<String>,
     pub regexes: Vec<Regex>,
+    /// Also leave out [`AGENT_VOLATILE_FIELDS`] in stream-json transcripts.
+    pub agents: bool,
 }
 
 impl Ignore {
@@ -44,6 +64,7 @@ impl Ignore {
         let mut ignore = Ignore::default();
         if !strict {
             ignore.fields = VOLATILE_JSON_FIELDS.iter().map(|f| f.to_string()).collect();
+            ignore.agents = true;
         }
         for arg in args {
             if let Some(source) = arg.strip_prefix('/').and_then(|r| r.strip_suffix('/')) {
@@ -67,6 +88,48 @@ impl Ignore {
             }
         }
         Ok(ignore)
+    }
+
+    /// What is left out of `transcript`: for a stream-json one, the agents' fields too.
+    pub fn for_transcript(&self, transcript: &Transcript) -> Ignore {
+        let mut ignore = self.clone();
+        if self.agents && transcript.is_stream_json() {
+            ignore
+                .fields
+                .extend(AGENT_VOLATILE_FIELDS.iter().map(|f| f.to_string()));
+        }
+        ignore.agents = false;
+        ignore
+    }
+
+    /// What `--explain` says about the fields left out.
+    pub fn explain(&self) -> String {
+        let mut out = String::from("Compared turn by turn: the inputs, stdout and stderr lines, and lifecycle events; timestamps (t), pids and progress events are always left out.\n");
+        let given: Vec<&str> = self
+            .fields
+            .iter()
+            .map(String::as_str)
+            .filter(|f| !VOLATILE_JSON_FIELDS.contains(f))
+            .collect();
+        if self.agents {
+            out.push_str(&format!(
+                "Left out of JSON lines, at any depth: {}.\n",
+                VOLATILE_JSON_FIELDS.join(", ")
+            ));
+            out.push_str(&format!(
+                "Also left out of stream-json transcripts (agents): {}.\n",
+                AGENT_VOLATILE_FIELDS.join(", ")
+            ));
+        } else {
+            out.push_str("--strict: every field is compared.\n");
+        }
+        if !given.is_empty() {
+            out.push_str(&format!("Left out with --ignore: {}.\n", given.join(", ")));
+        }
+        for regex in &self.regexes {
+            out.push_str(&format!("Replaced by <ignored>: /{}/.\n", regex.as_str()));
+        }
+        out
     }
 
     fn text(&self, text: &str) -> String {
@@ -140,6 +203,7 @@ impl Normal {
 
 /// Normalises a transcript for comparison.
 pub fn normalise(transcript: &Transcript, ignore: &Ignore) -> Normal {
+    let ignore = &ignore.for_transcript(transcript);
     let mut normal = Normal::default();
     let mut open: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
     let mut order = 0usize;
@@ -158,7 +222,8 @@ pub fn normalise(transcript: &Transcript, ignore: &Ignore) -> Normal {
                 }
                 let text = String::from_utf8_lossy(bytes);
                 let text = text.strip_suffix('\n').unwrap_or(&text);
-                normal.inputs.push(ignore.text(text));
+                // An input that is JSON (a control response) loses its volatile fields too.
+                normal.inputs.push(line_text(text.as_bytes(), ignore));
                 turn += 1;
             }
             RecordKind::Data { stream, bytes } => {

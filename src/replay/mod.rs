@@ -23,7 +23,11 @@ pub fn engine(
     let mut ordered: Vec<&Transcript> = transcripts.iter().collect();
     ordered.sort_by_key(|t| (t.records.first().map(|r| r.t), t.pid(), t.name.clone()));
     let ordered: Vec<Transcript> = ordered.into_iter().cloned().collect();
-    let mut engine = Engine::new(EngineOptions::default());
+    // A replay shows what was answered then; it answers nothing itself.
+    let mut engine = Engine::new(EngineOptions {
+        answer_agents: false,
+        ..EngineOptions::default()
+    });
     engine.register("local", Arc::new(Player::new(&ordered, clock, max_gap)));
     for spec in specs(&ordered) {
         engine.add(spec).map_err(|e| e.to_string())?;

@@ -228,7 +228,7 @@ impl App {
 
     /// Marks pane `index` as needing attention for `why`, unless it is focused; rings and
     /// notifies when opted in.
-    fn raise(&mut self, index: usize, why: Attention) {
+    pub(super) fn raise(&mut self, index: usize, why: Attention) {
         if index == self.focus || self.panes[index].attention.as_ref() == Some(&why) {
             return;
         }

@@ -6,10 +6,24 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use super::app::App;
+use super::attention::Attention;
 use crate::engine::{Command, Engine, Pick};
 use crate::text::printable;
 
 impl App {
+    /// Marks every unfocused pane whose agent waits for a permission answer (also one the
+    /// user moved away from with the request still open).
+    pub fn notice_approvals(&mut self, engine: &Engine) {
+        for index in 0..self.panes.len() {
+            let waiting = engine
+                .session(self.panes[index].session)
+                .is_some_and(|s| !s.agent.pending().is_empty());
+            if waiting && self.panes[index].attention.is_none() {
+                self.raise(index, Attention::AwaitingApproval);
+            }
+        }
+    }
+
     /// Handles a key meant for the focused session's oldest pending approval; false when
     /// the key is not one (it goes on to the editor and the bindings).
     pub(super) fn on_approval_key(&mut self, key: KeyEvent, engine: &mut Engine) -> bool {

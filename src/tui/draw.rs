@@ -285,7 +285,12 @@ impl App {
         if let Some((page, pages)) = page.filter(|(_, pages)| *pages > 1) {
             parts.push(format!("page {}/{pages}", page + 1));
         }
-        for activity in [Activity::AwaitingInput, Activity::Working, Activity::Idle] {
+        for activity in [
+            Activity::AwaitingApproval,
+            Activity::AwaitingInput,
+            Activity::Working,
+            Activity::Idle,
+        ] {
             let n = engine
                 .sessions()
                 .filter(|(_, s)| s.activity(now) == activity)

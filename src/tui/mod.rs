@@ -201,6 +201,7 @@ where
                     dirty = true;
                 }
                 if dirty {
+                    app.notice_approvals(engine);
                     if let Ok(size) = terminal.size() {
                         app.area = ratatui::layout::Rect::new(0, 0, size.width, size.height);
                     }

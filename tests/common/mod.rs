@@ -3,6 +3,7 @@
 
 #[cfg(feature = "microsandbox")]
 pub mod sandbox;
+pub mod agents;
 pub mod screen;
 pub mod tmux;
 

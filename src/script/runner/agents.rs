@@ -117,7 +117,7 @@ impl Runner<'_> {
         self.last_turn = result.clone();
         match result {
             Some(r) if r.is_error => {
-                let why = r.failure.as_deref().unwrap_or("an error");
+                let why = printable(r.failure.as_deref().unwrap_or("an error").as_bytes());
                 let message = stream_json::failure_message(value)
                     .map(|m| format!(": {}", printable(m.as_bytes())))
                     .unwrap_or_default();
