@@ -7,9 +7,7 @@ use common::*;
 #[test]
 fn fifty_turns_with_turn_and_expect_json() {
     let fx = Fixture::new();
-    let mut script = String::from(
-        "session agent protocol=stream-json: sandmux demo-agent\n",
-    );
+    let mut script = String::from("session agent protocol=stream-json: sandmux demo-agent\n");
     for i in 0..50 {
         if i % 5 == 4 {
             // Every fifth turn by hand, checking the events in between.
@@ -187,4 +185,38 @@ fn a_json_line_interrupted_by_stderr_is_still_one_result() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn a_control_request_sandmux_does_not_serve_gets_an_error_answer() {
+    let fx = Fixture::new();
+    let out = fx.run(
+        "session a protocol=stream-json: sh -c 'echo \"{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"h1\\\",\\\"request\\\":{\\\"subtype\\\":\\\"hook_callback\\\"}}\"; read answer; echo \"$answer\" >&2; sleep 5'\n\
+         expect a stderr /\"subtype\":\"error\",\"request_id\":\"h1\",\"error\":\"sandmux does not handle control requests of subtype `hook_callback`\"/ within 5s\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn an_interrupt_the_agent_does_not_answer_becomes_sigint_after_5_s() {
+    let fx = Fixture::new();
+    let started = std::time::Instant::now();
+    let out = fx.run(
+        "session a protocol=stream-json: sh -c 'trap \"echo got INT >&2; exit 7\" INT; while read l; do :; done'\n\
+         say a \"hello\"\n\
+         interrupt a within 20s\n\
+         wait a exit 7\n",
+        &["--transcript-dir", "logs"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5));
+    let records = transcript(&fx.path("logs/a.jsonl"));
+    assert!(records.iter().any(|r| r["event"] == "warning"
+        && r["message"] == "the agent did not answer the interrupt within 5 s: sent SIGINT"));
+    let stdin = String::from_utf8(stream_bytes(&records, "stdin")).unwrap();
+    assert!(
+        stdin.contains("\"subtype\":\"interrupt\""),
+        "the interrupt came first: {stdin}"
+    );
 }

@@ -17,9 +17,9 @@ fn last_result(path: &std::path::Path) -> serde_json::Value {
     let stdout = String::from_utf8(stream_bytes(&transcript(path), "stdout")).unwrap();
     stdout
         .lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["type"] == "result")
-        .last()
+        .find(|v| v["type"] == "result")
         .expect("a result")
 }
 
@@ -72,7 +72,11 @@ fn an_interrupted_slow_turn_keeps_the_conversation_and_the_cost_is_the_clis_own(
     assert!(!records.iter().any(|r| r["event"] == "signal"), "no SIGINT");
     let stdin = String::from_utf8(stream_bytes(&records, "stdin")).unwrap();
     assert!(stdin.contains(r#""subtype":"interrupt""#), "{stdin}");
-    assert!(stderr(&out).contains(&format!("4 turns, ${clis_total:.4}")), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("4 turns, ${clis_total:.4}")),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -100,7 +104,11 @@ fn permission_requests_are_allowed_denied_and_allowed_always_from_a_script() {
     assert!(c.fx.path("allowed").exists());
     assert!(!c.fx.path("denied").exists(), "a denied tool never ran");
     assert!(c.fx.path("always1").exists() && c.fx.path("always2").exists());
-    let stdout = String::from_utf8(stream_bytes(&transcript(&c.fx.path("logs/agent.jsonl")), "stdout")).unwrap();
+    let stdout = String::from_utf8(stream_bytes(
+        &transcript(&c.fx.path("logs/agent.jsonl")),
+        "stdout",
+    ))
+    .unwrap();
     assert_eq!(
         stdout.matches("\"can_use_tool\"").count(),
         3,
@@ -118,7 +126,10 @@ fn a_turn_that_meets_a_prompt_it_cannot_answer_fails_at_once_naming_it() {
     let started = std::time::Instant::now();
     let out = c.run(&script, &[]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(started.elapsed() < std::time::Duration::from_secs(60), "never waits for the timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "never waits for the timeout"
+    );
     let err = stderr(&out);
     assert!(
         err.contains("the turn needs permission for Bash `rm -rf /tmp/nothing-here`, which this step cannot give"),
@@ -147,7 +158,10 @@ fn permissions_allow_and_deny_answer_every_request_at_once() {
 
 #[test]
 fn api_errors_are_named_with_the_clis_message_once() {
-    for (text, named) in [("fail 500", "API error 500"), ("overloaded", "overloaded (529)")] {
+    for (text, named) in [
+        ("fail 500", "API error 500"),
+        ("overloaded", "overloaded (529)"),
+    ] {
         let c = Claude::new();
         let script = format!(
             "session agent protocol=stream-json: {}\nturn agent \"{text}\" within 60s\n",
@@ -160,9 +174,16 @@ fn api_errors_are_named_with_the_clis_message_once() {
             .lines()
             .find(|l| l.contains("the turn failed with"))
             .unwrap_or_else(|| panic!("{err}"));
-        assert!(line.contains(&format!("the turn failed with {named}: ")), "{line}");
+        assert!(
+            line.contains(&format!("the turn failed with {named}: ")),
+            "{line}"
+        );
         assert!(!line.contains("(success)"), "{line}");
-        assert_eq!(line.matches("API Error").count(), 0, "the message once: {line}");
+        assert_eq!(
+            line.matches("API Error").count(),
+            0,
+            "the message once: {line}"
+        );
         assert_eq!(report(&out)["steps"][1]["turn"]["failure"], named);
     }
 }
@@ -178,7 +199,11 @@ fn a_dropped_stream_is_retried_and_the_retry_reads_as_one_line() {
     );
     let out = c.run(&script, &["--transcript-dir", "logs"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let stdout = String::from_utf8(stream_bytes(&transcript(&c.fx.path("logs/agent.jsonl")), "stdout")).unwrap();
+    let stdout = String::from_utf8(stream_bytes(
+        &transcript(&c.fx.path("logs/agent.jsonl")),
+        "stdout",
+    ))
+    .unwrap();
     let retry: serde_json::Value = stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -207,13 +232,26 @@ fn golden_transcripts_of_two_runs_compare_equal_and_a_change_names_its_pointer()
     let out = c.run(&script, &["--golden", "golden", "--update"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     std::fs::remove_file(c.fx.path("made")).unwrap();
-    let out = c.run(&script, &["--golden", "golden", "--transcript-dir", "again"]);
-    assert_eq!(out.status.code(), Some(0), "no --ignore needed: {}", stderr(&out));
+    let out = c.run(
+        &script,
+        &["--golden", "golden", "--transcript-dir", "again"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "no --ignore needed: {}",
+        stderr(&out)
+    );
     assert!(!stderr(&out).contains("GOLDEN FAIL"));
     // The same transcripts, strictly: the first volatile field is named with both values.
     let diff = c
         .sandmux()
-        .args(["diff", "golden/agent.jsonl", "again/agent.jsonl", "--strict"])
+        .args([
+            "diff",
+            "golden/agent.jsonl",
+            "again/agent.jsonl",
+            "--strict",
+        ])
         .output()
         .unwrap();
     assert_eq!(diff.status.code(), Some(1));
@@ -223,9 +261,124 @@ fn golden_transcripts_of_two_runs_compare_equal_and_a_change_names_its_pointer()
     assert!(first.len() < 300, "a value, not a whole line: {first}");
     let explain = c
         .sandmux()
-        .args(["diff", "golden/agent.jsonl", "again/agent.jsonl", "--explain"])
+        .args([
+            "diff",
+            "golden/agent.jsonl",
+            "again/agent.jsonl",
+            "--explain",
+        ])
         .output()
         .unwrap();
     assert_eq!(explain.status.code(), Some(0));
-    assert!(stdout(&explain).contains("messaging_socket_path"), "{}", stdout(&explain));
+    assert!(
+        stdout(&explain).contains("messaging_socket_path"),
+        "{}",
+        stdout(&explain)
+    );
+}
+
+#[test]
+fn the_agent_example_runs_unchanged_with_the_demo_agent_and_with_claude() {
+    let c = Claude::new();
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/agent.smx")).unwrap();
+    let out = c.run_named("agent.smx", &example, &[]);
+    assert_eq!(out.status.code(), Some(0), "demo agent: {}", stderr(&out));
+    let claude = common::agents::claude().display().to_string();
+    let swapped = example.replacen(
+        "session agent protocol=stream-json: sandmux demo-agent",
+        &format!("session agent protocol=stream-json: {claude}"),
+        1,
+    );
+    assert_ne!(swapped, example);
+    let out = c.run_named("agent.smx", &swapped, &[]);
+    assert_eq!(out.status.code(), Some(0), "claude: {}", stderr(&out));
+}
+
+/// The checks every agent in stream-json mode passes (the demo agent as the real CLI).
+fn speaks_like_the_cli(c: &Claude, program: &str, name: &str) {
+    let script = format!(
+        "session {name} protocol=stream-json: {program} -p --input-format stream-json --output-format stream-json --verbose --permission-prompt-tool stdio --include-partial-messages\n\
+         turn {name} \"first\" within 60s\n\
+         turn {name} \"second\" within 60s\n\
+         say {name} \"run: touch {dir}/{name}-file\"\n\
+         approve {name} Bash within 60s\n\
+         wait {name} turn within 60s\n\
+         say {name} \"slow\"\n\
+         expect-json {name} /event/delta/text ~ /tick1/ within 60s\n\
+         interrupt {name} within 30s\n\
+         close {name}\n\
+         wait {name} exit 1 within 30s\n",
+        dir = c.fx.dir.path().display()
+    );
+    let out = c.run_named(
+        &format!("{name}.smx"),
+        &script,
+        &["--transcript-dir", "logs", "--report", "json"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr(&out));
+    let records = transcript(&c.fx.path(&format!("logs/{name}.jsonl")));
+    let first_in = records.iter().position(|r| r["stream"] == "stdin").unwrap();
+    let first_out = records
+        .iter()
+        .position(|r| r["stream"] == "stdout")
+        .unwrap();
+    assert!(
+        first_in < first_out,
+        "{name}: nothing before the first message"
+    );
+    let stdout = String::from_utf8(stream_bytes(&records, "stdout")).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let inits = lines.iter().filter(|v| v["subtype"] == "init").count();
+    let results: Vec<&serde_json::Value> = lines.iter().filter(|v| v["type"] == "result").collect();
+    assert_eq!(inits, 4, "{name}: an init at every turn");
+    assert_eq!(results.len(), 4, "{name}");
+    let totals: Vec<f64> = results
+        .iter()
+        .map(|r| r["total_cost_usd"].as_f64().unwrap())
+        .collect();
+    assert!(
+        totals.windows(2).all(|w| w[1] >= w[0]),
+        "{name}: a running total {totals:?}"
+    );
+    assert_eq!(results[3]["terminal_reason"], "aborted_streaming", "{name}");
+    assert!(
+        lines
+            .iter()
+            .any(|v| v["request"]["subtype"] == "can_use_tool"),
+        "{name}"
+    );
+    assert!(
+        lines.iter().any(|v| v["type"] == "control_response"),
+        "{name}: the interrupt answered"
+    );
+    let first_delta = lines
+        .iter()
+        .position(|v| v["event"]["delta"]["type"] == "text_delta")
+        .unwrap();
+    let first_text = lines
+        .iter()
+        .position(|v| v["type"] == "assistant" && v["message"]["content"][0]["type"] == "text")
+        .unwrap();
+    assert!(first_delta < first_text, "{name}: partial messages first");
+    let report: serde_json::Value = serde_json::from_str(&common::stdout(&out)).unwrap();
+    assert_eq!(
+        report["sessions"][0]["cost_usd"].as_f64(),
+        Some(totals[3]),
+        "{name}"
+    );
+}
+
+#[test]
+fn the_demo_agent_is_as_strict_as_the_real_cli() {
+    let c = Claude::new();
+    speaks_like_the_cli(
+        &c,
+        &common::agents::claude().display().to_string(),
+        "claude",
+    );
+    speaks_like_the_cli(&c, "sandmux demo-agent", "demo");
 }

@@ -74,7 +74,7 @@ impl Drop for Served {
 #[test]
 fn ctl_sees_and_answers_permission_requests() {
     let s = Served::start("");
-    let mut subscriber = Command::new(assert_cmd::cargo::cargo_bin("sandmux"))
+    let subscriber = Command::new(assert_cmd::cargo::cargo_bin("sandmux"))
         .args(["ctl", "--socket"])
         .arg(&s.socket)
         .args(["subscribe", "agent"])
@@ -83,7 +83,14 @@ fn ctl_sees_and_answers_permission_requests() {
         .unwrap();
     let yes = s.path("yes").display().to_string();
     s.ok(&["send", "agent", &format!("run: touch {yes}")]);
-    s.ok(&["wait", "agent", "--activity", "awaiting_approval", "--timeout", "60s"]);
+    s.ok(&[
+        "wait",
+        "agent",
+        "--activity",
+        "awaiting_approval",
+        "--timeout",
+        "60s",
+    ]);
     let list: serde_json::Value = serde_json::from_str(&s.ok(&["list", "--json"])).unwrap();
     let pending = &list["sessions"][0]["pending"];
     assert_eq!(pending[0]["tool"], "Bash", "{list}");
@@ -92,17 +99,31 @@ fn ctl_sees_and_answers_permission_requests() {
     // Not for that tool: refused with what is waiting.
     let wrong = s.ctl(&["approve", "agent", "Write"]);
     assert_eq!(wrong.status.code(), Some(1));
-    assert!(stderr(&wrong).contains("waiting: Bash `touch"), "{}", stderr(&wrong));
+    assert!(
+        stderr(&wrong).contains("waiting: Bash `touch"),
+        "{}",
+        stderr(&wrong)
+    );
     s.ok(&["approve", "agent", "Bash"]);
     s.ok(&["wait", "agent", "--turn", "--timeout", "60s"]);
     assert!(s.path("yes").exists());
 
     let no = s.path("no").display().to_string();
     s.ok(&["send", "agent", &format!("run: touch {no}")]);
-    s.ok(&["wait", "agent", "--activity", "awaiting_approval", "--timeout", "60s"]);
+    s.ok(&[
+        "wait",
+        "agent",
+        "--activity",
+        "awaiting_approval",
+        "--timeout",
+        "60s",
+    ]);
     s.ok(&["deny", "agent", "not from ctl"]);
     let turn = s.ok(&["wait", "agent", "--turn", "--timeout", "60s"]);
-    assert!(turn.contains("The tool was refused: not from ctl"), "{turn}");
+    assert!(
+        turn.contains("The tool was refused: not from ctl"),
+        "{turn}"
+    );
     assert!(!s.path("no").exists());
     let none = s.ctl(&["approve", "agent"]);
     assert_eq!(none.status.code(), Some(1));
@@ -122,27 +143,89 @@ fn ctl_interrupts_a_turn_and_wait_turn_fails_on_failed_turns() {
     s.ok(&["send", "agent", "remember otter"]);
     s.ok(&["wait", "agent", "--turn", "--timeout", "60s"]);
     s.ok(&["send", "agent", "slow"]);
-    s.ok(&["wait", "agent", "--expect-json", "/subtype == \"init\"", "--timeout", "60s"]);
+    s.ok(&[
+        "wait",
+        "agent",
+        "--expect-json",
+        "/subtype == \"init\"",
+        "--timeout",
+        "60s",
+    ]);
     std::thread::sleep(Duration::from_millis(1500));
     s.ok(&["interrupt", "agent"]);
     let interrupted = s.ctl(&["wait", "agent", "--turn", "--timeout", "30s"]);
     assert_eq!(interrupted.status.code(), Some(1));
-    assert!(stderr(&interrupted).contains("the turn failed with interrupted"), "{}", stderr(&interrupted));
+    assert!(
+        stderr(&interrupted).contains("the turn failed with interrupted"),
+        "{}",
+        stderr(&interrupted)
+    );
     let recall = s.ok(&["send", "agent", "recall"]);
     assert!(recall.is_empty() || recall.contains("seq"), "{recall}");
     let turn = s.ok(&["wait", "agent", "--turn", "--timeout", "60s"]);
     assert!(turn.contains("You asked me to remember otter."), "{turn}");
     s.ok(&["send", "agent", "fail 500"]);
     let failed = s.ctl(&["wait", "agent", "--turn", "--timeout", "60s"]);
-    assert_eq!(failed.status.code(), Some(1), "an error turn fails the wait");
-    assert!(stderr(&failed).contains("the turn failed with API error 500"), "{}", stderr(&failed));
+    assert_eq!(
+        failed.status.code(),
+        Some(1),
+        "an error turn fails the wait"
+    );
+    assert!(
+        stderr(&failed).contains("the turn failed with API error 500"),
+        "{}",
+        stderr(&failed)
+    );
 
     // Two interrupts within 2 s: the second is SIGINT, which ends the CLI.
     s.ok(&["send", "agent", "slow"]);
-    s.ok(&["wait", "agent", "--expect-json", "/subtype == \"init\"", "--timeout", "60s"]);
+    s.ok(&[
+        "wait",
+        "agent",
+        "--expect-json",
+        "/subtype == \"init\"",
+        "--timeout",
+        "60s",
+    ]);
     s.ok(&["interrupt", "agent"]);
     s.ok(&["interrupt", "agent"]);
     s.ok(&["wait", "agent", "--exit", "--timeout", "30s"]);
     let records = transcript(&s.path("logs/agent.jsonl"));
-    assert!(records.iter().any(|r| r["event"] == "signal" && r["name"] == "SIGINT"));
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"] == "signal" && r["name"] == "SIGINT")
+    );
+}
+
+#[test]
+fn an_interrupt_while_a_permission_request_waits_withdraws_it() {
+    let s = Served::start("");
+    let file = s.path("never").display().to_string();
+    s.ok(&["send", "agent", &format!("run: touch {file}")]);
+    s.ok(&[
+        "wait",
+        "agent",
+        "--activity",
+        "awaiting_approval",
+        "--timeout",
+        "60s",
+    ]);
+    s.ok(&["interrupt", "agent"]);
+    let out = s.ctl(&["wait", "agent", "--turn", "--timeout", "30s"]);
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_str(&s.ok(&["list", "--json"])).unwrap();
+    assert_eq!(
+        list["sessions"][0]["pending"],
+        serde_json::json!([]),
+        "{list}"
+    );
+    assert_eq!(list["sessions"][0]["activity"], "awaiting_input");
+    let records = transcript(&s.path("logs/agent.jsonl"));
+    let stdout = String::from_utf8(stream_bytes(&records, "stdout")).unwrap();
+    assert!(
+        stdout.contains("control_cancel_request"),
+        "the CLI withdrew it"
+    );
+    assert!(!s.path("never").exists());
 }

@@ -22,7 +22,12 @@ fn start(c: &Claude, tmux: &Tmux, sessions: &[(&str, &str)], extra: &str) {
         let declaration = format!("{name} protocol=stream-json: {}", command(flags));
         args.push_str(&format!(" -s {}", shlex::try_quote(&declaration).unwrap()));
     }
-    tmux.start_with_env(&format!("cd {} && {} ", c.fx.dir.path().display(), c.env_line()), &args, 110, 30);
+    tmux.start_with_env(
+        &format!("cd {} && {} ", c.fx.dir.path().display(), c.env_line()),
+        &args,
+        110,
+        30,
+    );
 }
 
 fn say(tmux: &Tmux, text: &str) {
@@ -40,16 +45,25 @@ fn the_chat_view_of_a_long_lived_cli_reads_as_one_conversation() {
     tmux.wait_for("I will remember heron.", LONG);
     tmux.wait_for("turn done", LONG);
     say(&tmux, "second message");
-    let screen = tmux.wait_for("You said: second message", LONG);
-    let screen = if screen.matches("turn done").count() >= 2 {
-        screen
-    } else {
-        tmux.wait_for("1 turn · $", LONG);
-        tmux.screen()
-    };
-    assert_eq!(screen.matches("session started").count(), 1, "one init:\n{screen}");
-    assert_eq!(screen.matches("You said: second message").count(), 1, "no duplicate text:\n{screen}");
-    for raw in ["content_block", "message_stop", "\"status\"", "stream_event"] {
+    tmux.wait_for("You said: second message", LONG);
+    // The title counts the turn once its footer has come.
+    let screen = tmux.wait_for("2 turns · $", LONG);
+    assert_eq!(
+        screen.matches("session started").count(),
+        1,
+        "one init:\n{screen}"
+    );
+    assert_eq!(
+        screen.matches("You said: second message").count(),
+        1,
+        "no duplicate text:\n{screen}"
+    );
+    for raw in [
+        "content_block",
+        "message_stop",
+        "\"status\"",
+        "stream_event",
+    ] {
         assert!(!screen.contains(raw), "no raw {raw} rows:\n{screen}");
     }
     // The footer gives each turn's own cost and the session's total.
@@ -67,7 +81,10 @@ fn the_chat_view_of_a_long_lived_cli_reads_as_one_conversation() {
     tmux.keys(&["C-q"]);
     tmux.wait_for("SANDMUX-EXITED-0", LONG);
     let records = transcript(&c.fx.path("logs/agent.jsonl"));
-    assert!(!records.iter().any(|r| r["event"] == "signal"), "Ctrl-C sent no signal");
+    assert!(
+        !records.iter().any(|r| r["event"] == "signal"),
+        "Ctrl-C sent no signal"
+    );
 }
 
 #[test]
@@ -75,14 +92,25 @@ fn permission_cards_are_answered_with_keys_and_recorded_as_steps() {
     let c = Claude::new();
     let tmux = Tmux::new("claude-card");
     let recording = c.fx.path("rec.smx");
-    start(&c, &tmux, &[("agent", "")], &format!(" --record {}", recording.display()));
+    start(
+        &c,
+        &tmux,
+        &[("agent", "")],
+        &format!(" --record {}", recording.display()),
+    );
     tmux.wait_for("type a line", LONG);
     let dir = c.fx.dir.path().display().to_string();
     say(&tmux, &format!("run: touch {dir}/allowed"));
     let screen = tmux.wait_for("y allow once", LONG);
     assert!(screen.contains("╭─ permission · Bash"), "{screen}");
-    assert!(screen.contains(&format!("│ $ touch {dir}/allowed")), "{screen}");
-    assert!(screen.contains("│ why: Run the command asked for"), "{screen}");
+    assert!(
+        screen.contains(&format!("│ $ touch {dir}/allowed")),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("│ why: Run the command asked for"),
+        "{screen}"
+    );
     assert!(screen.contains("awaiting approval"), "{screen}");
     println!("permission card:\n{screen}");
     tmux.keys(&["y"]);
@@ -100,8 +128,16 @@ fn permission_cards_are_answered_with_keys_and_recorded_as_steps() {
     tmux.keys(&["C-q"]);
     tmux.wait_for("SANDMUX-EXITED-0", LONG);
     let script = std::fs::read_to_string(&recording).unwrap();
-    assert!(script.contains(&format!("say agent \"run: touch {dir}/allowed\"\napprove agent Bash\nwait agent turn within")), "{script}");
-    assert!(script.contains("deny agent \"not in this repo\"\nwait agent turn within"), "{script}");
+    assert!(
+        script.contains(&format!(
+            "say agent \"run: touch {dir}/allowed\"\napprove agent Bash\nwait agent turn within"
+        )),
+        "{script}"
+    );
+    assert!(
+        script.contains("deny agent \"not in this repo\"\nwait agent turn within"),
+        "{script}"
+    );
     // The recording plays back against the same CLI and server.
     std::fs::remove_file(c.fx.path("allowed")).unwrap();
     let out = c.sandmux().arg("run").arg(&recording).output().unwrap();
@@ -121,7 +157,10 @@ fn an_unfocused_agent_asking_permission_gets_the_needs_you_mark() {
     tmux.keys(&["Tab"]);
     std::thread::sleep(Duration::from_millis(300));
     let screen = tmux.screen();
-    assert!(screen.contains(" ! "), "the mark on the waiting pane:\n{screen}");
+    assert!(
+        screen.contains(" ! "),
+        "the mark on the waiting pane:\n{screen}"
+    );
     tmux.keys(&["C-n"]);
     tmux.wait_for("first: awaiting approval", LONG);
     tmux.keys(&["n"]);

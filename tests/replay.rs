@@ -251,3 +251,76 @@ async fn a_long_pause_plays_as_the_max_gap() {
     assert!(output_has(&engine, "s", "ack:b"));
     assert!(clock.status().ends_with("/0:00.2"), "{}", clock.status());
 }
+
+#[tokio::test]
+async fn a_replay_shows_the_permission_cards_of_the_real_cli_and_their_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let api = common::agents::ModelApi::start(dir.path());
+    let options = EngineOptions {
+        transcript_dir: Some(dir.path().join("logs")),
+        ..EngineOptions::default()
+    };
+    let mut engine = sandmux::startup::engine(options);
+    let mut agent = SessionSpec {
+        program: sandmux::engine::Program::Shell(common::agents::command("")),
+        protocol: Protocol::StreamJson,
+        cwd: Some(dir.path().to_path_buf()),
+        ..SessionSpec::local("agent", vec![])
+    };
+    agent.env.extend(common::agents::env(&api, dir.path()));
+    engine.add(agent).unwrap();
+    let mut app = App::new(&engine);
+    let pending = |e: &Engine| !e.session(0).unwrap().agent.pending().is_empty();
+    let turns = |n: u64| move |e: &Engine| e.session(0).unwrap().agent.turns >= n;
+    for (n, (file, answer)) in [("yes", 'y'), ("no", 'n')].into_iter().enumerate() {
+        let line = format!("run: touch {}/{file}", dir.path().display());
+        for c in line.chars() {
+            app.on_key(key(KeyCode::Char(c)), &mut engine);
+        }
+        app.on_key(key(KeyCode::Enter), &mut engine);
+        pump(&mut engine, &mut app, pending).await;
+        app.on_key(key(KeyCode::Char(answer)), &mut engine);
+        pump(&mut engine, &mut app, turns(n as u64 + 1)).await;
+    }
+    assert!(dir.path().join("yes").exists() && !dir.path().join("no").exists());
+    app.on_key(
+        KeyEvent::new(KeyCode::Char('d'), KeyModifiers::CONTROL),
+        &mut engine,
+    );
+    pump(&mut engine, &mut app, |e| !e.any_live()).await;
+    engine.flush();
+    let live = screen(&mut app, &engine);
+    assert!(live.contains("╰ ✓ allowed once"), "{live}");
+    assert!(
+        live.contains("╰ ✗ denied: The user denied this in sandmux."),
+        "{live}"
+    );
+
+    let transcripts = Transcript::load_all(&[dir.path().join("logs")]).unwrap();
+    let clock = Clock::new(Speed::All, false);
+    let mut replay = sandmux::replay::engine(&transcripts, clock.clone(), None).unwrap();
+    let mut app = App::new(&replay);
+    app.replay = Some(clock.clone());
+    pump(&mut replay, &mut app, |e| !e.any_live()).await;
+    let played = screen(&mut app, &replay);
+    assert_eq!(
+        played, live,
+        "the replay shows the cards and answers as they were"
+    );
+    // A replay answers nothing: its input is only what was sent then.
+    let inputs = replay
+        .session(0)
+        .unwrap()
+        .scrollback
+        .iter()
+        .filter(|l| l.stream == sandmux::engine::Stream::Stdin)
+        .count();
+    let live_inputs = engine
+        .session(0)
+        .unwrap()
+        .scrollback
+        .iter()
+        .filter(|l| l.stream == sandmux::engine::Stream::Stdin)
+        .count();
+    assert_eq!(inputs, live_inputs);
+}

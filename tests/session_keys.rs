@@ -36,7 +36,7 @@ fn session_keys_mean_the_same_in_scripts_configs_and_dash_s() {
         &[],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let known = "unknown session key `colour` (known: command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt, group)";
+    let known = "unknown session key `colour` (known: command, shell, cwd, env (or env.NAME), backend, sandbox, image, cpus, memory, keep, user, protocol, view, prompt, group, permissions)";
     let out = fx.run("session s colour=red: true\n", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -65,4 +65,32 @@ fn session_keys_mean_the_same_in_scripts_configs_and_dash_s() {
     // A bare memory number is MiB in a script as in TOML.
     let out = fx.run("session s sandbox=box memory=12: true\n", &[]);
     assert!(!stderr(&out).contains("memory must be"), "{}", stderr(&out));
+}
+
+#[test]
+fn permissions_is_a_session_key_everywhere_with_one_sentence_for_a_bad_value() {
+    let fx = Fixture::new();
+    let out = fx.run(
+        "session a protocol=stream-json permissions=sometimes: true\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out)
+            .contains("test.smx:1:44: unknown permissions `sometimes` (known: ask, allow, deny)"),
+        "{}",
+        stderr(&out)
+    );
+    fx.write(
+        "p.toml",
+        "[[session]]\nname = \"a\"\ncommand = [\"true\"]\npermissions = \"never\"\n",
+    );
+    let out = fx.run("sleep 1ms\n", &["--config", "p.toml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("p.toml:4:"), "{}", stderr(&out));
+    let out = fx.run(
+        "session a protocol=stream-json permissions=allow: true\n",
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

@@ -82,7 +82,7 @@ fn a_strict_stream_json_agent_gets_a_user_message_from_the_pane_and_its_reply_sh
         100,
         20,
     );
-    tmux.wait_for("session started", Duration::from_secs(10));
+    tmux.wait_for("type a line", Duration::from_secs(10));
     tmux.type_text("hello \"agent\"");
     tmux.keys(&["Enter"]);
     let screen = tmux.wait_for("You said: hello \"agent\"", Duration::from_secs(10));

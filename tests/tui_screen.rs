@@ -480,8 +480,12 @@ async fn titles_show_activity_and_agents_awaiting_input() {
         })
         .unwrap();
     engine.add(sh("quiet", "sleep 30")).unwrap();
+    // Like the real CLI, the agent says nothing before its first message.
     settle(&mut engine, |e| {
-        e.session(agent).unwrap().scrollback.len() == 1
+        matches!(
+            e.session(agent).unwrap().state,
+            sandmux::engine::SessionState::Running { .. }
+        )
     })
     .await;
     let mut app = App::new(&engine);

@@ -141,7 +141,10 @@ pub async fn wait(
                             let message = crate::protocol::stream_json::failure_message(&json)
                                 .map(|m| format!(": {m}"))
                                 .unwrap_or_default();
-                            return Err(("turn_failed", format!("the turn failed with {why}{message}")));
+                            return Err((
+                                "turn_failed",
+                                format!("the turn failed with {why}{message}"),
+                            ));
                         }
                         "turn_end"
                     }

@@ -166,7 +166,10 @@ impl Engine {
         if !s.state.is_live() {
             return Ok(None);
         }
-        let insisting = s.agent.last_interrupt.is_some_and(|at| at.elapsed() < INSIST);
+        let insisting = s
+            .agent
+            .last_interrupt
+            .is_some_and(|at| at.elapsed() < INSIST);
         s.agent.last_interrupt = Some(Instant::now());
         if s.spec.protocol != Protocol::StreamJson || insisting || s.stdin_closed || !answer {
             s.agent.interrupt = None;

@@ -68,7 +68,10 @@ fn json_pair(a: &Option<String>, b: &Option<String>) -> Option<(Value, Value)> {
 
 /// The first JSON pointer (in document order of `a`, then `b`'s extra keys) where `a` and
 /// `b` differ, with both values there.
-pub fn first_json_difference(a: &Value, b: &Value) -> Option<(String, Option<Value>, Option<Value>)> {
+pub fn first_json_difference(
+    a: &Value,
+    b: &Value,
+) -> Option<(String, Option<Value>, Option<Value>)> {
     fn walk(
         a: Option<&Value>,
         b: Option<&Value>,
@@ -264,7 +267,10 @@ impl<'a> Comparison<'a> {
         };
         let input =
             |n: &Normal, turn: usize| turn.checked_sub(1).and_then(|k| n.inputs.get(k).cloned());
-        let pointer = d.pointer.as_ref().map(|(p, a, b)| json!({"pointer": p, "a": a, "b": b}));
+        let pointer = d
+            .pointer
+            .as_ref()
+            .map(|(p, a, b)| json!({"pointer": p, "a": a, "b": b}));
         json!({
             "same": false,
             "session": self.a.name,

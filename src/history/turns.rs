@@ -104,7 +104,9 @@ impl Ignore {
 
     /// What `--explain` says about the fields left out.
     pub fn explain(&self) -> String {
-        let mut out = String::from("Compared turn by turn: the inputs, stdout and stderr lines, and lifecycle events; timestamps (t), pids and progress events are always left out.\n");
+        let mut out = String::from(
+            "Compared turn by turn: the inputs, stdout and stderr lines, and lifecycle events; timestamps (t), pids and progress events are always left out.\n",
+        );
         let given: Vec<&str> = self
             .fields
             .iter()

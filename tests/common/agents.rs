@@ -73,7 +73,10 @@ pub fn env(api: &ModelApi, dir: &Path) -> Vec<(String, String)> {
     std::fs::create_dir_all(&home).expect("home");
     [
         ("HOME", home.display().to_string()),
-        ("ANTHROPIC_BASE_URL", format!("http://127.0.0.1:{}", api.port)),
+        (
+            "ANTHROPIC_BASE_URL",
+            format!("http://127.0.0.1:{}", api.port),
+        ),
         ("ANTHROPIC_API_KEY", "test-key-not-real".to_string()),
         ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".to_string()),
         ("DISABLE_AUTOUPDATER", "1".to_string()),

@@ -1,9 +1,9 @@
 //! Helpers shared by the integration tests: run the real binary on scripts in temp dirs.
 #![allow(dead_code)]
 
+pub mod agents;
 #[cfg(feature = "microsandbox")]
 pub mod sandbox;
-pub mod agents;
 pub mod screen;
 pub mod tmux;
 
