@@ -340,9 +340,15 @@ pub struct CtlArgs {
     #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
 
-    /// Print the answers as JSON lines, as the socket gives them.
+    /// Print the answers as JSON lines, as the socket gives them (control characters
+    /// escaped).
     #[arg(long, global = true)]
     pub json: bool,
+
+    /// Give up when sandmux has not answered within this long (a `wait`: its own timeout
+    /// more); a subscription's later events may take as long as they take.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
+    pub answer_within: String,
 
     #[command(subcommand)]
     pub op: CtlOp,

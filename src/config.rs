@@ -141,12 +141,22 @@ impl Config {
 
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|err| ConfigError {
-            path: path.to_path_buf(),
-            line: 0,
-            col: 0,
-            message: format!("cannot read the config file: {err}"),
-        })?;
+        let what = "the config file";
+        let text = crate::input_file::read_text(path, what, crate::input_file::MAX_CONFIG)
+            .map_err(|err| match err {
+                crate::input_file::TextError::NotUtf8 { line, col } => ConfigError {
+                    path: path.to_path_buf(),
+                    line,
+                    col,
+                    message: "the config file is not valid UTF-8 text".into(),
+                },
+                crate::input_file::TextError::Read(sentence) => ConfigError {
+                    path: path.to_path_buf(),
+                    line: 0,
+                    col: 0,
+                    message: sentence,
+                },
+            })?;
         Config::parse(&text, path)
     }
 

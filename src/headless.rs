@@ -5,7 +5,7 @@ use std::path::Path;
 use tokio::sync::watch;
 
 use crate::cli::{ReportFormat, RunArgs};
-use crate::config::{Config, line_col};
+use crate::config::Config;
 use crate::engine::Engine;
 use crate::script::parse_script;
 use crate::script::report;
@@ -203,17 +203,9 @@ fn finish(
     code
 }
 
-/// Reads a script as UTF-8, naming the position of the first byte that is not.
+/// Reads a script: a regular file of at most 16 MiB of UTF-8 text (the error names the
+/// position of the first byte that is not UTF-8).
 fn read_script(path: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|err| format!("cannot read the script {}: {err}", path.display()))?;
-    String::from_utf8(bytes).map_err(|err| {
-        let valid = err.utf8_error().valid_up_to();
-        let prefix = String::from_utf8_lossy(&err.as_bytes()[..valid]).into_owned();
-        let (line, col) = line_col(&prefix, prefix.len());
-        format!(
-            "{}:{line}:{col}: the script is not valid UTF-8 text",
-            path.display()
-        )
-    })
+    crate::input_file::read_text(path, "the script", crate::input_file::MAX_SCRIPT)
+        .map_err(|err| err.sentence(path, "the script"))
 }

@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod engine;
 pub mod headless;
 pub mod history;
+pub mod input_file;
 pub mod matcher;
 pub mod protocol;
 pub mod record;

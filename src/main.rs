@@ -8,6 +8,7 @@ use sandmux::cli::{Cli, CommandLine};
 
 fn main() {
     let cli = Cli::parse();
+    sandmux::backend::raise_open_files_limit();
     // Sessions started by this process are cleaned up by a watchdog if it dies.
     sandmux::backend::watchdog::enable();
     let runtime = match tokio::runtime::Builder::new_current_thread()

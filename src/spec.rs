@@ -118,8 +118,14 @@ impl SpecBuilder {
             Value::Text(t) => Ok(t.clone()),
             other => Err(bad(format!("`{key}` takes text, not {}", other.kind()))),
         };
-        if let Some(var) = key.strip_prefix("env.").filter(|v| !v.is_empty()) {
-            self.env.insert(var.to_string(), text(&value)?);
+        if let Some(var) = key.strip_prefix("env.") {
+            let value = text(&value)?;
+            check_env(var, &value).map_err(|message| SpecError {
+                key: key.to_string(),
+                part: Part::Key,
+                message,
+            })?;
+            self.env.insert(var.to_string(), value);
             return Ok(());
         }
         match key {
@@ -136,6 +142,12 @@ impl SpecBuilder {
                 if argv.first().is_none_or(|p| p.is_empty()) {
                     return Err(bad(format!("session `{}`: `command` is empty", self.name)));
                 }
+                if argv.iter().any(|a| a.contains('\0')) {
+                    return Err(bad(format!(
+                        "session `{}`: the command holds a NUL byte, which no program can be given",
+                        self.name
+                    )));
+                }
                 self.command = Some(argv);
             }
             "shell" => {
@@ -143,11 +155,22 @@ impl SpecBuilder {
                 if line.trim().is_empty() {
                     return Err(bad(format!("session `{}`: `shell` is empty", self.name)));
                 }
+                if line.contains('\0') {
+                    return Err(bad(format!(
+                        "session `{}`: the shell line holds a NUL byte, which no program can be given",
+                        self.name
+                    )));
+                }
                 self.shell = Some(line);
             }
             "cwd" => self.cwd = Some(PathBuf::from(text(&value)?)),
             "env" => match value {
-                Value::Table(vars) => self.env.extend(vars),
+                Value::Table(vars) => {
+                    for (var, value) in &vars {
+                        check_env(var, value).map_err(&bad)?;
+                    }
+                    self.env.extend(vars);
+                }
                 other => {
                     return Err(bad(format!(
                         "`env` takes a table of NAME = \"value\", not {}",
@@ -337,6 +360,26 @@ impl SpecBuilder {
             permissions: self.permissions,
         })
     }
+}
+
+/// An environment variable a program can be given: a name that is not empty and holds no
+/// `=` or NUL, and a value without NUL (execve cannot carry one).
+fn check_env(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("an environment variable needs a name: `env.NAME=value`".into());
+    }
+    if name.contains('=') {
+        return Err(format!(
+            "the environment variable name `{name}` holds `=`, which no name can"
+        ));
+    }
+    if name.contains('\0') || value.contains('\0') {
+        return Err(format!(
+            "the environment variable `{}` holds a NUL byte, which no program can be given",
+            name.replace('\0', "\\0")
+        ));
+    }
+    Ok(())
 }
 
 /// `memory`: a size (`512M`, `1GiB`); a bare number is MiB, as microsandbox counts it.

@@ -38,6 +38,27 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
+/// A JSON answer line made safe for a terminal, still as JSON: the value written again with
+/// every control character (C0, DEL, C1) and bidirectional control as a `\uXXXX` escape.
+/// A line that is not JSON is shown [`printable`].
+pub fn json_line_safe(line: &str) -> String {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(line) else {
+        return printable(line.as_bytes());
+    };
+    let mut out = String::with_capacity(line.len());
+    for c in value.to_string().chars() {
+        let escape = c.is_control()
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}');
+        if escape {
+            // Outside strings JSON has no such characters: these are inside strings.
+            let _ = write!(out, "\\u{:04x}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A message for the terminal, with every control character, escape and bidirectional
 /// override made visible as in [`printable`], line breaks kept.
 pub fn neutralise(message: &str) -> String {
@@ -152,6 +173,24 @@ pub fn regex_error(err: &regex::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_lines_keep_their_meaning_and_lose_every_control_character() {
+        // Valid JSON: C0 escaped as JSON requires; C1, DEL and a bidi override raw.
+        let hostile = concat!(
+            r#"{"text":"a\u001b]0;x\u0007b"#,
+            "\u{9b}c\u{7f}d\u{202e}e\"}"
+        );
+        let safe = json_line_safe(hostile);
+        assert!(
+            safe.chars().all(|c| !c.is_control() && c != '\u{202e}'),
+            "{safe:?}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+        let orig: serde_json::Value = serde_json::from_str(hostile).unwrap();
+        assert_eq!(back, orig, "the same JSON value");
+        assert_eq!(json_line_safe("not json \u{1b}[2J"), "not json \\e[2J");
+    }
 
     #[test]
     fn escape_sequences_become_visible_text() {

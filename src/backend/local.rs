@@ -140,12 +140,14 @@ fn build_command(spec: &SessionSpec, mark: &str) -> Option<(String, Command)> {
     // a child inherits that, and a shell cannot even trap a signal ignored on entry. Each
     // session starts with the default dispositions, so Ctrl-C and `kill` reach it.
     // SAFETY: the closure runs in the child between fork and exec and only calls
-    // signal(2), which is async-signal-safe; it touches no memory of the parent.
+    // signal(2), getrlimit(2) and setrlimit(2), which are async-signal-safe, and reads an
+    // atomic; it touches no other memory of the parent.
     unsafe {
         command.pre_exec(|| {
             for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
                 libc::signal(signal, libc::SIG_DFL);
             }
+            super::restore_open_files_limit();
             Ok(())
         });
     }
@@ -317,7 +319,8 @@ async fn pump(
     }
 }
 
-/// Writes what the engine sends to the child's stdin, in order; `None` closes it.
+/// Writes what the engine sends to the child's stdin, in order; `None` closes it. Each
+/// write is reported once it is in the pipe, and a broken stdin once.
 async fn feed(
     mut stdin: ChildStdin,
     mut input: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
@@ -333,14 +336,15 @@ async fn feed(
             stdin.flush().await
         }
         .await;
-        if let Err(err) = result {
-            let why = if err.kind() == io::ErrorKind::BrokenPipe {
-                "the program closed its stdin".to_string()
-            } else {
-                err.to_string()
-            };
-            let message = format!("input not delivered: {why}");
-            events.send(BackendEvent::Warning(message)).await;
+        let report = match result {
+            Ok(()) => Ok(bytes.len()),
+            Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
+                Err("the program closed its stdin".to_string())
+            }
+            Err(err) => Err(err.to_string()),
+        };
+        let broke = report.is_err();
+        if !events.send(BackendEvent::Stdin(report)).await || broke {
             return;
         }
     }

@@ -35,13 +35,47 @@ pub async fn run(args: CtlArgs) -> i32 {
             return USAGE;
         }
     };
-    let stream = match UnixStream::connect(&path).await {
-        Ok(stream) => stream,
+    let within = match crate::units::parse_duration(&args.answer_within) {
+        Ok(within) => within,
         Err(err) => {
-            crate::say!("sandmux ctl: cannot connect to {}: {err}", path.display());
+            crate::say!("sandmux ctl: --answer-within: {err}");
             return USAGE;
         }
     };
+    let stream = match tokio::time::timeout(within, UnixStream::connect(&path)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(err)) => {
+            crate::say!("sandmux ctl: cannot connect to {}: {err}", path.display());
+            return USAGE;
+        }
+        Err(_) => {
+            crate::say!(
+                "sandmux ctl: {} did not accept the connection within {}",
+                path.display(),
+                args.answer_within
+            );
+            return USAGE;
+        }
+    };
+    // Only a sandmux of this user is told anything.
+    match stream.peer_cred() {
+        Ok(cred) if cred.uid() == super::euid() => {}
+        Ok(cred) => {
+            crate::say!(
+                "sandmux ctl: {} is served by another user (uid {}): not talking to it",
+                path.display(),
+                cred.uid()
+            );
+            return USAGE;
+        }
+        Err(err) => {
+            crate::say!(
+                "sandmux ctl: cannot tell who serves {}: {err}",
+                path.display()
+            );
+            return USAGE;
+        }
+    }
     let (read, mut write) = stream.into_split();
     let mut line = request.to_string();
     line.push('\n');
@@ -51,19 +85,44 @@ pub async fn run(args: CtlArgs) -> i32 {
     }
     let mut lines = BufReader::new(read).lines();
     let subscribe = matches!(args.op, CtlOp::Subscribe { .. });
+    // How long the first answer may take: a `wait` its own timeout more.
+    let first_within = match &args.op {
+        CtlOp::Wait { timeout, .. } => {
+            within + crate::units::parse_duration(timeout).unwrap_or_default()
+        }
+        _ => within,
+    };
     let mut code = 0;
+    let mut answers = 0u64;
     loop {
-        let answer = match lines.next_line().await {
-            Ok(Some(answer)) => answer,
-            Ok(None) if subscribe => return code,
-            Ok(None) | Err(_) => {
+        // A subscription's later events come when they come.
+        let read = lines.next_line();
+        let next = if subscribe && answers > 0 {
+            Ok(read.await)
+        } else {
+            tokio::time::timeout(first_within, read).await
+        };
+        answers += 1;
+        let answer = match next {
+            Ok(Ok(Some(answer))) => answer,
+            Ok(Ok(None)) if subscribe => return code,
+            Ok(Ok(None) | Err(_)) => {
                 crate::say!("sandmux ctl: sandmux closed the connection");
+                return 1;
+            }
+            Err(_) => {
+                crate::say!(
+                    "sandmux ctl: {} did not answer within {} (it may be stopped or stuck; --answer-within waits longer)",
+                    path.display(),
+                    crate::units::format_duration(first_within)
+                );
                 return 1;
             }
         };
         let value: Value = serde_json::from_str(&answer).unwrap_or(Value::Null);
         if args.json {
-            crate::out!("{answer}");
+            // The server is ours, but what it relays comes from sessions.
+            crate::out!("{}", crate::text::json_line_safe(&answer));
         }
         if value["ok"] == json!(false) {
             if !args.json {
@@ -87,12 +146,14 @@ pub async fn run(args: CtlArgs) -> i32 {
     }
 }
 
-/// The socket to talk to: `--socket`, or the only live one of this user.
+/// The socket to talk to: `--socket`, or the only live one of this user (in a directory
+/// that is this user's alone, as `serve` makes it).
 fn socket(given: Option<PathBuf>) -> Result<PathBuf, String> {
     if let Some(path) = given {
         return Ok(path);
     }
     let dir = super::socket_dir();
+    super::trusted_dir(&dir)?;
     let live = super::live_sockets(&dir);
     match live.as_slice() {
         [one] => Ok(one.clone()),

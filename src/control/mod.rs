@@ -61,6 +61,36 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Whether `dir` (an existing socket directory) can be trusted: a real directory of this
+/// user that no one else may write to. One sentence saying why not otherwise. A directory
+/// that does not exist holds no socket, and is fine.
+pub fn trusted_dir(dir: &Path) -> Result<(), String> {
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return Ok(());
+    };
+    if !meta.is_dir() {
+        return Err(format!(
+            "{} is not a directory: not looking for sockets in it",
+            dir.display()
+        ));
+    }
+    if meta.uid() != euid() {
+        return Err(format!(
+            "{} belongs to another user (uid {}): not trusting its sockets (pass --socket, or set XDG_RUNTIME_DIR)",
+            dir.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} can be written by other users (mode {:o}): not trusting its sockets",
+            dir.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// The live sandmux sockets in `dir` (those that accept a connection), oldest first.
 pub fn live_sockets(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {

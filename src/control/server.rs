@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,7 +54,14 @@ pub fn listen(handle: EngineHandle, path: Option<PathBuf>) -> io::Result<Control
             super::default_socket()
         }
     };
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(&path) {
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::other(format!(
+                "{} exists and is not a socket: sandmux does not replace it (give another --socket)",
+                path.display()
+            )));
+        }
         if std::os::unix::net::UnixStream::connect(&path).is_ok() {
             return Err(io::Error::other(format!(
                 "{} is in use by another sandmux",
@@ -70,6 +78,7 @@ pub fn listen(handle: EngineHandle, path: Option<PathBuf>) -> io::Result<Control
 }
 
 async fn accept(listener: UnixListener, handle: EngineHandle) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -78,20 +87,63 @@ async fn accept(listener: UnixListener, handle: EngineHandle) {
         let allowed = stream
             .peer_cred()
             .is_ok_and(|cred| cred.uid() == super::euid());
-        if allowed {
-            tokio::spawn(connection(stream, handle.clone()));
-        } else {
-            tokio::spawn(refuse(stream));
+        if !allowed {
+            tokio::spawn(refuse(
+                stream,
+                "forbidden",
+                "this sandmux belongs to another user",
+            ));
+            continue;
         }
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            tokio::spawn(refuse(
+                stream,
+                "too_many_connections",
+                "this sandmux has too many connections open: close some and connect again",
+            ));
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let (handle, open) = (handle.clone(), Arc::clone(&open));
+        tokio::spawn(async move {
+            connection(stream, handle).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
     }
 }
 
-async fn refuse(mut stream: UnixStream) {
-    let line = answer(
-        &Value::Null,
-        error_body("forbidden", "this sandmux belongs to another user"),
-    );
-    let _ = stream.write_all(line.as_bytes()).await;
+async fn refuse(mut stream: UnixStream, code: &str, message: &str) {
+    let line = answer(&Value::Null, error_body(code, message));
+    let _ = tokio::time::timeout(STALL, stream.write_all(line.as_bytes())).await;
+}
+
+/// Connections served at once, at most; one more is refused.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Bytes of answers waiting to be written to one connection, at most: whoever answers
+/// waits while it is full (a subscription then falls behind and gets `lagged`).
+pub const MAX_OUTBOX_BYTES: usize = 2 << 20;
+/// Waits pending on one connection, at most.
+pub const MAX_CONNECTION_WAITS: usize = 64;
+/// A client that has not taken a single answer for this long is cut off.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// The answers of one connection on their way to its writer, bounded by their bytes.
+#[derive(Clone)]
+struct Outbox {
+    tx: mpsc::UnboundedSender<(String, tokio::sync::OwnedSemaphorePermit)>,
+    room: Arc<tokio::sync::Semaphore>,
+}
+
+impl Outbox {
+    /// Queues a line, waiting while the connection's answers fill [`MAX_OUTBOX_BYTES`];
+    /// false when the connection is gone.
+    async fn send(&self, line: String) -> bool {
+        let bytes = line.len().clamp(1, MAX_OUTBOX_BYTES) as u32;
+        let Ok(permit) = Arc::clone(&self.room).acquire_many_owned(bytes).await else {
+            return false;
+        };
+        self.tx.send((line, permit)).is_ok()
+    }
 }
 
 /// Per connection, per session: the line the next `wait` starts from (after the last input
@@ -100,13 +152,21 @@ type Cursors = Arc<Mutex<HashMap<String, u64>>>;
 
 async fn connection(stream: UnixStream, handle: EngineHandle) {
     let (read, mut write) = stream.into_split();
-    let (out, mut lines) = mpsc::channel::<String>(1024);
+    let (tx, mut lines) = mpsc::unbounded_channel::<(String, tokio::sync::OwnedSemaphorePermit)>();
+    let room = Arc::new(tokio::sync::Semaphore::new(MAX_OUTBOX_BYTES));
+    let out = Outbox {
+        tx,
+        room: Arc::clone(&room),
+    };
     let writer = tokio::spawn(async move {
-        while let Some(line) = lines.recv().await {
-            if write.write_all(line.as_bytes()).await.is_err() {
-                break;
+        while let Some((line, permit)) = lines.recv().await {
+            // A client that takes nothing for a long time is cut off, freeing what it held.
+            match tokio::time::timeout(STALL, write.write_all(line.as_bytes())).await {
+                Ok(Ok(())) => drop(permit),
+                _ => break,
             }
         }
+        room.close();
     });
     let cursors: Cursors = Arc::default();
     let mut running: Vec<JoinHandle<()>> = Vec::new();
@@ -123,7 +183,7 @@ async fn connection(stream: UnixStream, handle: EngineHandle) {
                     Err(body) => Some(body),
                 };
                 if let Some(body) = reply
-                    && out.send(answer(&id, body)).await.is_err()
+                    && !out.send(answer(&id, body)).await
                 {
                     break;
                 }
@@ -134,7 +194,7 @@ async fn connection(stream: UnixStream, handle: EngineHandle) {
                     "too_large",
                     &format!("a request is at most {MAX_REQUEST} bytes; this one was skipped"),
                 );
-                if out.send(answer(&Value::Null, body)).await.is_err() {
+                if !out.send(answer(&Value::Null, body)).await {
                     break;
                 }
             }
@@ -190,7 +250,7 @@ async fn handle_request(
     request: Request,
     id: &Value,
     handle: &EngineHandle,
-    out: &mpsc::Sender<String>,
+    out: &Outbox,
     cursors: &Cursors,
     running: &mut Vec<JoinHandle<()>>,
 ) -> Option<Value> {
@@ -290,6 +350,15 @@ async fn handle_request(
             limit: limit.unwrap_or(1000).min(100_000),
         },
         Request::Subscribe { session, from } => {
+            running.retain(|task| !task.is_finished());
+            if running.len() >= MAX_CONNECTION_WAITS {
+                return refused(
+                    "too_many_waits",
+                    format!(
+                        "{MAX_CONNECTION_WAITS} waits and subscriptions are pending on this connection: subscribe on another"
+                    ),
+                );
+            }
             let op = Op::Subscribe {
                 name: session,
                 from,
@@ -316,6 +385,15 @@ async fn handle_request(
             exit,
             activity,
         } => {
+            running.retain(|task| !task.is_finished());
+            if running.len() >= MAX_CONNECTION_WAITS {
+                return refused(
+                    "too_many_waits",
+                    format!(
+                        "{MAX_CONNECTION_WAITS} waits and subscriptions are pending on this connection: wait for fewer things at once"
+                    ),
+                );
+            }
             let what = match wait_for(regex, literal, json, turn_end, exit, activity, stream) {
                 Ok(what) => what,
                 Err(message) => return refused("bad_request", message),
@@ -325,7 +403,7 @@ async fn handle_request(
             let (handle, id, out, cursors) =
                 (handle.clone(), id.clone(), out.clone(), Arc::clone(cursors));
             running.push(tokio::spawn(async move {
-                let body = match wait(&handle, &session, from, timeout, &what).await {
+                let body = match wait(&handle, &session, from, timeout, what).await {
                     Ok((matched, next)) => {
                         if let Ok(mut cursors) = cursors.lock() {
                             cursors.insert(session, next);
@@ -346,6 +424,8 @@ async fn handle_request(
 }
 
 /// Sends input and remembers where it shows, so this connection's next `wait` starts there.
+/// The answer comes once the bytes are written to the program's stdin (or never will be):
+/// a session that does not read holds its writer back instead of sandmux's memory.
 async fn send_input(
     handle: &EngineHandle,
     session: String,
@@ -358,12 +438,21 @@ async fn send_input(
             op,
         })
         .await;
-    if let Some(Reply::Done { seq: Some(seq) }) = &reply
+    let seq = match &reply {
+        Some(Reply::Done { seq } | Reply::Sent { seq, .. }) => *seq,
+        _ => None,
+    };
+    if let Some(seq) = seq
         && let Ok(mut cursors) = cursors.lock()
     {
-        cursors.insert(session, *seq);
+        cursors.insert(session, seq);
     }
     match reply {
+        Some(Reply::Sent { seq, delivered }) => match delivered.await {
+            Ok(Ok(())) => Some(reply_body(Reply::Done { seq })),
+            Ok(Err(why)) => refused("not_delivered", why),
+            Err(_) => refused("stopping", "sandmux is stopping"),
+        },
         Some(reply) => Some(reply_body(reply)),
         None => refused("stopping", "sandmux is stopping"),
     }
@@ -371,8 +460,10 @@ async fn send_input(
 
 fn reply_body(reply: Reply) -> Value {
     match reply {
-        Reply::Done { seq: Some(seq) } => json!({"ok": true, "seq": seq}),
-        Reply::Done { seq: None } => json!({"ok": true}),
+        Reply::Done { seq: Some(seq) } | Reply::Sent { seq: Some(seq), .. } => {
+            json!({"ok": true, "seq": seq})
+        }
+        Reply::Done { seq: None } | Reply::Sent { seq: None, .. } => json!({"ok": true}),
         Reply::Error { code, message } => error_body(code, &message),
         Reply::List(sessions) => json!({"ok": true, "sessions": sessions}),
         Reply::Lines(lines) => {
@@ -381,20 +472,17 @@ fn reply_body(reply: Reply) -> Value {
             body
         }
         Reply::Subscribed(..) => json!({"ok": true, "subscribed": true}),
+        Reply::Waiting(_) => json!({"ok": true}),
     }
 }
 
 /// Forwards a subscription's items to the client, each with the request's id, until the
 /// client stops reading (then the engine's side sees its queue fill: `lagged`).
-async fn forward(
-    mut rx: mpsc::Receiver<crate::engine::FeedItem>,
-    id: Value,
-    out: mpsc::Sender<String>,
-) {
+async fn forward(mut rx: crate::engine::feed::FeedReceiver, id: Value, out: Outbox) {
     while let Some(item) = rx.recv().await {
         let lagged = matches!(item, crate::engine::FeedItem::Lagged { .. });
         let body = serde_json::to_value(&item).unwrap_or(Value::Null);
-        if out.send(answer(&id, body)).await.is_err() || lagged {
+        if !out.send(answer(&id, body)).await || lagged {
             return;
         }
     }

@@ -234,6 +234,8 @@ impl Engine {
         bytes.push(b'\n');
         s.record_data("stdin", &bytes);
         s.scrollback.push(Stream::Stdin, &bytes);
+        s.stdin_queued += bytes.len();
+        s.stdin_sent += bytes.len() as u64;
         s.send_control(Control::Write(bytes));
         self.publish_output(id, before, &[]);
     }

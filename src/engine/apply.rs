@@ -4,14 +4,18 @@ use std::sync::Arc;
 
 use serde_json::json;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::backend::{Control, EventSink};
-use super::state::Session;
+use super::state::{MAX_STDIN_QUEUED, Session};
 use super::{
     Command, Engine, EngineError, Event, Protocol, Scrollback, SessionId, SessionSpec,
     SessionState, Stream, Transcript, signal_name, valid_name,
 };
 use crate::protocol::control::Answer;
+
+/// How long a restart waits for the old program's end before it starts the new one anyway.
+pub(super) const RESTART_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Engine {
     /// Applies a command. Input to a session that has ended is dropped with a warning event
@@ -68,12 +72,21 @@ impl Engine {
             Command::Restart { session } => {
                 let s = self.get_mut(session)?;
                 s.record_event("restart", json!({}));
-                // Dropping the controls of the old generation kills it; its late events
-                // are recognised by their generation.
-                s.controls = None;
-                s.scrollback.close_streams();
                 self.agent_ended(session);
-                self.launch(session);
+                let s = &mut self.sessions[session];
+                if s.state.is_live() && s.controls.is_some() {
+                    // Dropping the controls kills the program; the new one starts when the
+                    // old one's end has come (and is in the transcript before the start).
+                    s.controls = None;
+                    s.restart_at = Some(Instant::now() + RESTART_WAIT);
+                    s.state = SessionState::Starting {
+                        progress: Some("restarting".into()),
+                    };
+                } else {
+                    s.controls = None;
+                    s.scrollback.close_streams();
+                    self.launch(session);
+                }
                 None
             }
             Command::Clear { session } => {
@@ -124,9 +137,16 @@ impl Engine {
         let transcript = match &self.options.transcript_dir {
             Some(dir) => {
                 let path = dir.join(format!("{}.jsonl", spec.name));
+                // A session added again under a name this engine used goes on in its file.
+                let fresh = !self.transcripts.contains(&path);
                 let opened =
-                    std::fs::create_dir_all(dir).and_then(|_| Transcript::open(&path, true));
-                Some(opened.map_err(|source| EngineError::Transcript { path, source })?)
+                    std::fs::create_dir_all(dir).and_then(|_| Transcript::open(&path, fresh));
+                let transcript = opened.map_err(|source| EngineError::Transcript {
+                    path: path.clone(),
+                    source,
+                })?;
+                self.transcripts.insert(path);
+                Some(transcript)
             }
             None => None,
         };
@@ -146,8 +166,12 @@ impl Engine {
         Ok(id)
     }
 
-    fn launch(&mut self, id: SessionId) {
+    pub(super) fn launch(&mut self, id: SessionId) {
         let session = &mut self.sessions[id];
+        session.undeliverable("the session restarted before reading it");
+        session.stdin_sent = 0;
+        session.stdin_delivered = 0;
+        session.restart_at = None;
         session.generation += 1;
         session.starts += 1;
         session.state = SessionState::Starting { progress: None };
@@ -170,6 +194,8 @@ impl Engine {
             };
         }
         s.record_event("removed", json!({}));
+        s.undeliverable("the session was removed before reading it");
+        s.restart_at = None;
         s.controls = None;
         s.flush();
         s.transcript_lost = s.transcript_incomplete();
@@ -183,10 +209,17 @@ impl Engine {
 
     fn write(&mut self, id: SessionId, bytes: Vec<u8>) -> Result<Option<Event>, EngineError> {
         let s = self.get_mut(id)?;
-        let refused = if !s.state.is_live() {
+        let refused = if s.restart_at.is_some() {
+            Some("input not sent: the session is restarting".to_string())
+        } else if !s.state.is_live() {
             Some(format!("input not sent: the session has {}", s.state))
         } else if s.stdin_closed {
             Some("input not sent: stdin is closed".to_string())
+        } else if s.stdin_queued > 0 && s.stdin_queued + bytes.len() > MAX_STDIN_QUEUED {
+            Some(format!(
+                "input not sent: the session has not read the {} of input queued before it",
+                crate::units::format_bytes(s.stdin_queued as u64)
+            ))
         } else {
             None
         };
@@ -214,6 +247,8 @@ impl Engine {
         if s.spec.protocol == Protocol::StreamJson {
             s.turn_in_flight = true;
         }
+        s.stdin_queued += bytes.len();
+        s.stdin_sent += bytes.len() as u64;
         s.send_control(Control::Write(bytes));
         // An answer typed by hand closes the request it answers.
         let noticed = s.notice_output();

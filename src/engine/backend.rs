@@ -7,6 +7,8 @@
 //! - exactly one terminal event (`Exited` or `Failed`) ends the stream of events, and all
 //!   output of the session precedes it;
 //! - output is sent with backpressure (the sink is bounded), so a flood cannot grow memory;
+//! - every `Write` is answered with `Stdin(Ok(bytes))` once written, or `Stdin(Err(why))`
+//!   when stdin broke (the engine bounds what is queued by what was answered);
 //! - when the control channel closes, the session is killed.
 
 use std::time::Duration;
@@ -37,8 +39,11 @@ pub enum BackendEvent {
     Started { pid: Option<u32> },
     /// A chunk of output.
     Output { stream: Stream, data: Vec<u8> },
-    /// Something worth showing that does not end the session (e.g. stdin broke).
+    /// Something worth showing that does not end the session.
     Warning(String),
+    /// Input reached the program's stdin (`Ok(bytes)` written), or stdin broke (`Err(why)`;
+    /// what was still queued is not delivered).
+    Stdin(Result<usize, String>),
     /// The program ended (terminal).
     Exited(ExitStatus),
     /// The program could not start or broke off without a status (terminal).

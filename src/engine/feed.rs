@@ -9,6 +9,9 @@
 
 use base64::Engine as _;
 use serde::Serialize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use tokio::sync::mpsc;
 
 use super::{Activity, LineEnd, Scrollback, SessionId, Stream};
@@ -103,6 +106,19 @@ pub enum FeedItem {
 }
 
 impl FeedItem {
+    /// What the item holds in memory, about (its text and a fixed share for the rest).
+    pub fn weight(&self) -> usize {
+        let text = match self {
+            FeedItem::Line { text, data_b64, .. } | FeedItem::Partial { text, data_b64, .. } => {
+                text.len() + data_b64.as_ref().map_or(0, String::len)
+            }
+            FeedItem::Warning { message, .. } | FeedItem::Progress { message, .. } => message.len(),
+            FeedItem::Approval { approval, .. } => approval.summary.len() * 2,
+            _ => 0,
+        };
+        text + 96
+    }
+
     /// The exact bytes of a line or partial item.
     pub fn bytes(&self) -> Option<Vec<u8>> {
         let (FeedItem::Line { text, data_b64, .. } | FeedItem::Partial { text, data_b64, .. }) =
@@ -160,10 +176,69 @@ pub fn text_of(bytes: &[u8]) -> (String, Option<String>) {
     }
 }
 
+/// The most bytes of items queued for one subscriber (at least one item always fits): one
+/// that falls further behind gets `lagged`, so a client that stops reading costs bounded
+/// memory whatever the lines' size.
+pub const MAX_QUEUED_BYTES: usize = 2 << 20;
+
 struct Subscriber {
     /// `None`: every session.
     session: Option<SessionId>,
     tx: mpsc::Sender<FeedItem>,
+    /// Bytes of the items in the queue (the receiver takes them off as it takes items).
+    queued: Arc<AtomicUsize>,
+}
+
+/// The receiving end of a subscription: it counts what it takes off the queue.
+pub struct FeedReceiver {
+    rx: mpsc::Receiver<FeedItem>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl FeedReceiver {
+    pub async fn recv(&mut self) -> Option<FeedItem> {
+        let item = self.rx.recv().await?;
+        self.queued.fetch_sub(item.weight(), Ordering::Relaxed);
+        Some(item)
+    }
+
+    pub fn try_recv(&mut self) -> Result<FeedItem, mpsc::error::TryRecvError> {
+        let item = self.rx.try_recv()?;
+        self.queued.fetch_sub(item.weight(), Ordering::Relaxed);
+        Ok(item)
+    }
+}
+
+/// The sending end a new subscription's history goes through (counted like live items).
+pub struct FeedSender {
+    tx: mpsc::Sender<FeedItem>,
+    queued: Arc<AtomicUsize>,
+}
+
+impl FeedSender {
+    /// Queues a catch-up item; false when the queue is full (by count or by bytes).
+    pub fn try_send(&self, item: FeedItem) -> bool {
+        let weight = item.weight();
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued > 0 && queued + weight > MAX_QUEUED_BYTES {
+            return false;
+        }
+        if self.tx.try_send(item).is_err() {
+            return false;
+        }
+        self.queued.fetch_add(weight, Ordering::Relaxed);
+        true
+    }
+
+    /// Queues an item whatever the bytes queued (the last word of a cut catch-up).
+    pub fn try_send_always(&self, item: FeedItem) -> bool {
+        let weight = item.weight();
+        let sent = self.tx.try_send(item).is_ok();
+        if sent {
+            self.queued.fetch_add(weight, Ordering::Relaxed);
+        }
+        sent
+    }
 }
 
 /// The subscribers and, per session, how far its lines have been published.
@@ -191,19 +266,28 @@ impl Feed {
         }
     }
 
-    /// Adds a subscriber to `id` (or every session) with a queue of `capacity`; `history`
-    /// yields the catch-up items of each session (see [`Feed::history`]).
+    /// Adds a subscriber to `id` (or every session) with a queue of `capacity` items (and
+    /// at most [`MAX_QUEUED_BYTES`]); `history` yields the catch-up items of each session
+    /// (see [`Feed::history`]).
     pub fn subscribe(
         &mut self,
         session: Option<SessionId>,
         capacity: usize,
-    ) -> (mpsc::Sender<FeedItem>, mpsc::Receiver<FeedItem>) {
+    ) -> (FeedSender, FeedReceiver) {
         let (tx, rx) = mpsc::channel(capacity.max(2));
+        let queued = Arc::new(AtomicUsize::new(0));
         self.subscribers.push(Subscriber {
             session,
             tx: tx.clone(),
+            queued: Arc::clone(&queued),
         });
-        (tx, rx)
+        (
+            FeedSender {
+                tx,
+                queued: Arc::clone(&queued),
+            },
+            FeedReceiver { rx, queued },
+        )
     }
 
     /// The items that catch a new subscriber of `id` up from line `from`: a gap for what
@@ -261,9 +345,13 @@ impl Feed {
         while seq < sb.end_seq() {
             let Some(line) = sb.get(seq) else { break };
             if line.is_open() {
-                let now = (seq, line.bytes.len());
-                if self.partial[id] != Some(now) {
-                    self.partial[id] = Some(now);
+                let len = line.bytes.len();
+                let due = match self.partial[id] {
+                    Some((at, sent)) if at == seq => partial_due(sent, len),
+                    _ => true,
+                };
+                if due {
+                    self.partial[id] = Some((seq, len));
                     self.send(id, FeedItem::line(name, &line), seq);
                 }
                 break;
@@ -302,6 +390,7 @@ impl Feed {
             | FeedItem::ApprovalClosed { session, .. } => session.clone(),
         };
         let droppable = matches!(item, FeedItem::Partial { .. });
+        let weight = item.weight();
         self.subscribers.retain(|sub| {
             if sub.session.is_some_and(|w| w != id) {
                 return true;
@@ -309,19 +398,40 @@ impl Feed {
             if sub.tx.is_closed() {
                 return false;
             }
-            if sub.tx.capacity() <= 1 {
-                if droppable && sub.tx.capacity() == 1 {
+            let queued = sub.queued.load(Ordering::Relaxed);
+            let over_bytes = queued > 0 && queued + weight > MAX_QUEUED_BYTES;
+            if sub.tx.capacity() <= 1 || over_bytes {
+                if droppable && sub.tx.capacity() >= 1 {
+                    // A partial line is shown again whole later: skipping one loses nothing.
                     return true;
                 }
-                let _ = sub.tx.try_send(FeedItem::Lagged {
+                let lagged = FeedItem::Lagged {
                     session: session_name.clone(),
                     resume_from: resume,
-                });
+                };
+                sub.queued.fetch_add(lagged.weight(), Ordering::Relaxed);
+                let _ = sub.tx.try_send(lagged);
                 return false;
             }
-            sub.tx.try_send(item.clone()).is_ok()
+            if sub.tx.try_send(item.clone()).is_ok() {
+                sub.queued.fetch_add(weight, Ordering::Relaxed);
+                true
+            } else {
+                false
+            }
         });
     }
+}
+
+/// Open lines up to this long are published at every change (a prompt as it is typed).
+pub const PARTIAL_SMALL: usize = 1024;
+
+/// Whether an open line that was last published at `sent` bytes and has `len` now is
+/// published again: at every change while it is small, then when it has doubled. A long
+/// line arriving in small pieces so costs its subscribers at most about twice its size,
+/// not the square of it; the whole line always follows as a `line`.
+fn partial_due(sent: usize, len: usize) -> bool {
+    len != sent && (len <= PARTIAL_SMALL || len >= sent.saturating_mul(2))
 }
 
 /// The first line of `sb` that is not complete yet (the open line, or the end).
@@ -337,7 +447,7 @@ mod tests {
     use super::*;
     use crate::engine::ScrollbackLimits;
 
-    fn seqs(rx: &mut mpsc::Receiver<FeedItem>) -> Vec<String> {
+    fn seqs(rx: &mut FeedReceiver) -> Vec<String> {
         let mut out = Vec::new();
         while let Ok(item) = rx.try_recv() {
             out.push(match item {
@@ -359,7 +469,7 @@ mod tests {
         let watched = feed.watched(0);
         let (tx, mut rx) = feed.subscribe(Some(0), 100);
         for item in feed.history(0, "s", &sb, 1, watched) {
-            tx.try_send(item).unwrap();
+            assert!(tx.try_send(item));
         }
         sb.push(Stream::Stdout, b"mpt> ");
         feed.publish_lines(0, "s", &sb);
@@ -385,6 +495,30 @@ mod tests {
         }
         assert_eq!(seqs(&mut rx), ["0:0", "1:1", "2:2", "lagged@3"]);
         assert!(!feed.watched(0));
+    }
+
+    #[test]
+    fn a_long_line_in_small_pieces_costs_its_subscriber_linear_bytes() {
+        let mut sb = Scrollback::new(ScrollbackLimits::default());
+        let mut feed = Feed::default();
+        let (_tx, mut rx) = feed.subscribe(Some(0), 100_000);
+        feed.history(0, "s", &sb, 0, false);
+        let piece = [b'x'; 200];
+        for _ in 0..5000 {
+            sb.push(Stream::Stdout, &piece);
+            feed.publish_lines(0, "s", &sb);
+        }
+        sb.push(Stream::Stdout, b"\n");
+        feed.publish_lines(0, "s", &sb);
+        let mut bytes = 0;
+        let mut items = 0;
+        while let Ok(item) = rx.try_recv() {
+            bytes += item.bytes().map_or(0, |b| b.len());
+            items += 1;
+        }
+        // 1 MB line: at most about 3 MB of partials and the line itself.
+        assert!(bytes < 4_000_000, "{bytes} bytes in {items} items");
+        assert!(items < 30, "{items}");
     }
 
     #[test]

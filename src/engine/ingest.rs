@@ -70,6 +70,28 @@ impl Engine {
                 self.agent_restarted(id);
                 Event::Started { session: id }
             }
+            BackendEvent::Stdin(report) => {
+                if !current {
+                    return None;
+                }
+                match report {
+                    Ok(n) => {
+                        session.delivered(n);
+                        return None;
+                    }
+                    Err(why) => {
+                        let message = format!("input not delivered: {why}");
+                        session.record_event("warning", json!({"message": message}));
+                        session.undeliverable(&why);
+                        session.stdin_closed = true;
+                        session.push_warning(message.clone());
+                        Event::Warning {
+                            session: id,
+                            message,
+                        }
+                    }
+                }
+            }
             BackendEvent::Warning(message) => {
                 session.record_event("warning", json!({"message": message}));
                 if !current {
@@ -86,7 +108,11 @@ impl Engine {
                 if !current {
                     return None;
                 }
+                if session.restart_at.is_some() {
+                    return self.restart_now(id);
+                }
                 session.scrollback.close_streams();
+                session.undeliverable(&format!("the session {status} before reading it"));
                 session.state = SessionState::Exited(status);
                 session.controls = None;
                 self.agent_ended(id);
@@ -100,7 +126,11 @@ impl Engine {
                 if !current {
                     return None;
                 }
+                if session.restart_at.is_some() {
+                    return self.restart_now(id);
+                }
                 session.scrollback.close_streams();
+                session.undeliverable("the session failed before reading it");
                 session.state = SessionState::Failed {
                     reason: reason.clone(),
                 };
@@ -116,6 +146,19 @@ impl Engine {
         Some(event)
     }
 
+    /// The old program of a restart has ended (its end is in the transcript): the new one
+    /// starts.
+    fn restart_now(&mut self, id: SessionId) -> Option<Event> {
+        self.sessions[id].scrollback.close_streams();
+        self.launch(id);
+        let event = Event::Progress {
+            session: id,
+            message: "restarting".into(),
+        };
+        self.publish_event(&event);
+        Some(event)
+    }
+
     /// Feeds subscribers the lines of `id` that changed, the turns that ended and a change
     /// of activity (`before`: the session's [`Session::activity_key`] before the change).
     pub(super) fn publish_output(
@@ -124,6 +167,7 @@ impl Engine {
         before: (bool, bool, bool),
         turn_ends: &[u64],
     ) {
+        self.check_waits(id);
         if !self.feed.watched(id) {
             return;
         }
@@ -160,6 +204,7 @@ impl Engine {
         let Some(id) = event.session() else {
             return;
         };
+        self.check_waits(id);
         if !self.feed.watched(id) {
             return;
         }

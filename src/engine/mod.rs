@@ -27,6 +27,7 @@ pub mod session;
 pub mod state;
 pub mod transcript;
 mod transcript_writer;
+pub mod waits;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -93,6 +94,10 @@ pub struct Engine {
     pending: std::collections::VecDeque<Event>,
     /// Sessions with an interrupt in flight (whose deadline the event loop watches).
     interrupting: std::collections::BTreeSet<SessionId>,
+    /// The transcript files this engine has opened (a session added again appends).
+    transcripts: std::collections::HashSet<PathBuf>,
+    /// The socket's pending waits.
+    waiters: Vec<waits::Waiter>,
 }
 
 impl Engine {
@@ -113,6 +118,8 @@ impl Engine {
             feed: feed::Feed::default(),
             pending: std::collections::VecDeque::new(),
             interrupting: std::collections::BTreeSet::new(),
+            transcripts: std::collections::HashSet::new(),
+            waiters: Vec::new(),
         }
     }
 
@@ -174,13 +181,13 @@ impl Engine {
             if let Some(event) = self.pending.pop_front() {
                 return event;
             }
-            let deadline = self.interrupt_deadline();
+            let deadline = self.next_deadline();
             // The engine holds a sender of each channel, so neither closes.
             let event = tokio::select! {
                 Some(envelope) = self.rx.recv() => self.ingest(envelope),
                 Some(request) = self.requests.recv() => self.serve(request),
                 _ = sleep_until(deadline), if deadline.is_some() => {
-                    self.expire_interrupts();
+                    self.expire_deadlines();
                     None
                 }
             };
@@ -195,11 +202,8 @@ impl Engine {
 
     /// Applies a backend event or a request that is already waiting, without blocking.
     pub fn try_next_event(&mut self) -> Option<Event> {
-        if self
-            .interrupt_deadline()
-            .is_some_and(|d| d <= Instant::now())
-        {
-            self.expire_interrupts();
+        if self.next_deadline().is_some_and(|d| d <= Instant::now()) {
+            self.expire_deadlines();
         }
         loop {
             if let Some(event) = self.pending.pop_front() {
@@ -258,6 +262,8 @@ impl Engine {
     pub async fn shutdown(&mut self, limit: Duration) -> Vec<Event> {
         let grace = self.options.stop_grace.min(limit);
         for session in &mut self.sessions {
+            // A restart still waiting for its old program ends with it.
+            session.restart_at = None;
             if session.state.is_live() {
                 session.send_control(Control::Stop { grace });
             }
@@ -287,6 +293,38 @@ impl Engine {
                 tokio::time::timeout(limit.max(Duration::from_secs(5)), backend.shutdown()).await;
         }
         seen
+    }
+}
+
+impl Engine {
+    /// The next moment something is due: an unanswered interrupt's SIGINT, or a restart
+    /// whose old program never reported its end.
+    fn next_deadline(&self) -> Option<Instant> {
+        let restart = self.sessions.iter().filter_map(|s| s.restart_at).min();
+        // An activity changes with time alone: a wait for one looks again now and then.
+        let activity = self
+            .activity_waits()
+            .then(|| Instant::now() + Duration::from_millis(200));
+        [self.interrupt_deadline(), restart, activity]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn expire_deadlines(&mut self) {
+        self.expire_interrupts();
+        self.check_activity_waits();
+        let now = Instant::now();
+        for id in 0..self.sessions.len() {
+            if self.sessions[id].restart_at.is_some_and(|at| at <= now) {
+                let s = &mut self.sessions[id];
+                let message = "the old program did not report its end in time: started the new one"
+                    .to_string();
+                s.record_event("warning", json!({"message": message}));
+                s.scrollback.close_streams();
+                self.launch(id);
+            }
+        }
     }
 }
 

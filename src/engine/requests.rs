@@ -9,6 +9,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::feed::{FeedItem, text_of};
 use super::{Activity, Command, Engine, EngineError, Event, SessionId, SessionSpec, SessionState};
 
+/// The text one `read` answers with, about at most (at least one line).
+pub const MAX_READ_BYTES: usize = 4 << 20;
+
 /// How many requests may wait for the engine.
 const REQUEST_QUEUE: usize = 256;
 
@@ -46,6 +49,13 @@ pub enum Op {
         from: Option<u64>,
         capacity: usize,
     },
+    /// Wait for something in the named session (from line `from`); answered with
+    /// [`Reply::Waiting`].
+    Wait {
+        name: String,
+        from: Option<u64>,
+        what: super::waits::WaitFor,
+    },
     /// Stop sandmux.
     Stop,
 }
@@ -82,6 +92,12 @@ pub enum Reply {
     Done {
         seq: Option<u64>,
     },
+    /// Input taken: the scrollback line where it shows, and the answer to whether it was
+    /// written to the program's stdin (it comes when it was, or when it never will be).
+    Sent {
+        seq: Option<u64>,
+        delivered: oneshot::Receiver<Result<(), String>>,
+    },
     /// Refused: a machine-readable code and one sentence.
     Error {
         code: &'static str,
@@ -90,7 +106,9 @@ pub enum Reply {
     List(Vec<SessionInfo>),
     Lines(LinesInfo),
     /// The feed, and for a one-session subscription, that session as it is at that moment.
-    Subscribed(mpsc::Receiver<FeedItem>, Option<SessionInfo>),
+    Subscribed(super::feed::FeedReceiver, Option<SessionInfo>),
+    /// A wait was registered: its answer comes here (drop it to give up).
+    Waiting(oneshot::Receiver<super::waits::WaitAnswer>),
 }
 
 /// One session as `list` shows it.
@@ -205,6 +223,19 @@ impl Engine {
                 Some((_, Some(id))) => (self.subscribe(Some(id), from, capacity), None),
                 None => (self.subscribe(None, from, capacity), None),
             },
+            Op::Wait { name, from, what } => match self.find(&name) {
+                Some(id) => match self.add_wait(id, from, what) {
+                    Ok(rx) => (Reply::Waiting(rx), None),
+                    Err(message) => (
+                        Reply::Error {
+                            code: "too_many_waits",
+                            message,
+                        },
+                        None,
+                    ),
+                },
+                None => (error(EngineError::UnknownName(name)), None),
+            },
             Op::Stop => (Reply::Done { seq: None }, Some(Event::StopRequested)),
         };
         let _ = request.reply.send(reply);
@@ -254,7 +285,23 @@ impl Engine {
                 let seq = input
                     .then(|| self.session(id).and_then(|s| s.last_input_seq))
                     .flatten();
-                (Reply::Done { seq }, event)
+                if !input {
+                    return (Reply::Done { seq }, event);
+                }
+                let (tx, delivered) = oneshot::channel();
+                let s = &mut self.sessions[id];
+                if s.stdin_delivered >= s.stdin_sent {
+                    let _ = tx.send(Ok(()));
+                } else if s.deliveries.len() >= super::state::MAX_DELIVERIES {
+                    // Taken, but too many writers wait already: this one is not told.
+                    let _ = tx.send(Err(format!(
+                        "input queued, but {} writes already wait to hear it was read: not waiting",
+                        super::state::MAX_DELIVERIES
+                    )));
+                } else {
+                    s.deliveries.push_back((s.stdin_sent, tx));
+                }
+                (Reply::Sent { seq, delivered }, event)
             }
             Err(err) => (error(err), None),
         }
@@ -295,8 +342,14 @@ impl Engine {
         let start = from.unwrap_or(0).max(sb.first_seq());
         let mut lines = Vec::new();
         let mut next = start;
-        while next < sb.end_seq() && lines.len() < limit {
+        let mut bytes = 0;
+        // At most `limit` lines and about MAX_READ_BYTES of text: `next` says where to go on.
+        while next < sb.end_seq()
+            && lines.len() < limit
+            && (bytes < MAX_READ_BYTES || lines.is_empty())
+        {
             let Some(line) = sb.get(next) else { break };
+            bytes += line.bytes.len();
             let (text, data_b64) = text_of(line.bytes);
             lines.push(LineInfo {
                 seq: line.seq,
@@ -332,10 +385,27 @@ impl Engine {
                 watched,
             ));
         }
-        // The history always fits; `capacity` is the room for live items.
-        let (tx, rx) = self.feed.subscribe(id, capacity + history.len());
+        // The history fits by count (`capacity` is the room for live items), but not always
+        // by size: a catch-up larger than the queue's bytes stops with `lagged`, saying
+        // where to go on.
+        let (tx, rx) = self.feed.subscribe(id, capacity + history.len() + 1);
         for item in history {
-            let _ = tx.try_send(item);
+            let resume = match &item {
+                FeedItem::Line { session, seq, .. } | FeedItem::Partial { session, seq, .. } => {
+                    Some((session.clone(), *seq))
+                }
+                _ => None,
+            };
+            if !tx.try_send(item) {
+                if let Some((session, resume_from)) = resume {
+                    let lagged = FeedItem::Lagged {
+                        session,
+                        resume_from,
+                    };
+                    let _ = tx.try_send_always(lagged);
+                }
+                break;
+            }
         }
         let info = id.and_then(|id| self.list(Some(id)).pop());
         Reply::Subscribed(rx, info)

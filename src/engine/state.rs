@@ -34,6 +34,15 @@ pub struct Session {
     pub last_input_seq: Option<u64>,
     /// Removed from the engine (its slot stays so ids are never reused).
     pub removed: bool,
+    /// A restart waits for the old program's end until then (and starts the new one then).
+    pub(super) restart_at: Option<Instant>,
+    /// Input bytes handed to the backend and not yet reported written to stdin.
+    pub stdin_queued: usize,
+    /// All input bytes handed to the backend, and those written, since the program started.
+    pub(super) stdin_sent: u64,
+    pub(super) stdin_delivered: u64,
+    /// Who waits for input to be written: when `stdin_delivered` reaches the count.
+    pub(super) deliveries: std::collections::VecDeque<(u64, Delivery)>,
     /// What an agent session's lines mean, and what it waits for (stream-json only).
     pub agent: AgentState,
     /// Lines before this were already looked at for `result` events and prompts.
@@ -45,6 +54,15 @@ pub struct Session {
     /// A transcript that was incomplete when it was closed (removed sessions).
     pub(super) transcript_lost: bool,
 }
+
+/// Where the answer to "was my input written?" goes: `Err(why)` when it never will be.
+pub type Delivery = tokio::sync::oneshot::Sender<Result<(), String>>;
+
+/// Input queued for a session that has not read it yet, at most (a write over it is
+/// refused; one write into an empty queue is always taken).
+pub const MAX_STDIN_QUEUED: usize = 8 << 20;
+/// Writes waiting to hear they were delivered, per session, at most.
+pub const MAX_DELIVERIES: usize = 4096;
 
 /// Output this recent counts as "working".
 const WORKING_FOR: Duration = Duration::from_secs(3);
@@ -71,6 +89,11 @@ impl Session {
             turn_in_flight: false,
             last_input_seq: None,
             removed: false,
+            restart_at: None,
+            stdin_queued: 0,
+            stdin_sent: 0,
+            stdin_delivered: 0,
+            deliveries: std::collections::VecDeque::new(),
             agent: AgentState::default(),
             scan_seq: 0,
             prompt,
@@ -164,6 +187,28 @@ impl Session {
     /// Bytes of output and input seen so far are in the transcript, if there is one.
     pub fn transcript_path(&self) -> Option<&std::path::Path> {
         self.transcript.as_ref().map(|t| t.path())
+    }
+
+    /// Bytes `n` reached stdin: the waiters whose input is all written are told.
+    pub(super) fn delivered(&mut self, n: usize) {
+        self.stdin_queued = self.stdin_queued.saturating_sub(n);
+        self.stdin_delivered += n as u64;
+        while let Some((upto, _)) = self.deliveries.front() {
+            if *upto > self.stdin_delivered {
+                break;
+            }
+            if let Some((_, tx)) = self.deliveries.pop_front() {
+                let _ = tx.send(Ok(()));
+            }
+        }
+    }
+
+    /// Nothing queued will be written (stdin broke, the program ended or restarts).
+    pub(super) fn undeliverable(&mut self, why: &str) {
+        self.stdin_queued = 0;
+        for (_, tx) in self.deliveries.drain(..) {
+            let _ = tx.send(Err(format!("input not delivered: {why}")));
+        }
     }
 
     pub(super) fn send_control(&self, control: Control) {

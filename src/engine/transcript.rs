@@ -54,16 +54,17 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// Opens `path`, truncating it when `truncate` is set and appending otherwise. Only a
-    /// regular file is taken: the open never blocks (a FIFO there would hang sandmux) and
-    /// never follows a symbolic link at `path`.
-    pub fn open(path: &Path, truncate: bool) -> io::Result<Self> {
+    /// Opens `path`: emptied when `fresh` is set, else appended to (a session added again
+    /// under the same name, in the same sandmux, goes on in its file). Only a regular file
+    /// is taken: the open never blocks (a FIFO there would hang sandmux) and never follows a
+    /// symbolic link at `path`. The file is locked for as long as it is open: a second
+    /// sandmux on the same file is refused, never allowed to write over the first.
+    pub fn open(path: &Path, fresh: bool) -> io::Result<Self> {
         use std::os::unix::fs::OpenOptionsExt;
+        // Always O_APPEND: every write lands at the end, whoever else holds the file.
         let file = OpenOptions::new()
             .create(true)
-            .write(true)
-            .truncate(truncate)
-            .append(!truncate)
+            .append(true)
             .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
             .open(path)
             .map_err(|err| match err.raw_os_error() {
@@ -73,6 +74,18 @@ impl Transcript {
                 Some(libc::ENXIO) => io::Error::other("it is a FIFO, not a regular file"),
                 _ => err,
             })?;
+        // SAFETY: flock on a descriptor we own; a non-blocking request that cannot fail
+        // in any way that harms memory.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = io::Error::last_os_error();
+            return Err(if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                io::Error::other(
+                    "another sandmux is writing it (give each sandmux its own --transcript-dir)",
+                )
+            } else {
+                err
+            });
+        }
         let meta = file.metadata()?;
         let kind = meta.file_type();
         if !kind.is_file() {
@@ -87,6 +100,10 @@ impl Transcript {
                 "it is not a regular file ({what})"
             )));
         }
+        if fresh {
+            file.set_len(0)?;
+        }
+        let meta = file.metadata()?;
         // Back to blocking writes for the regular file.
         // SAFETY: F_SETFL on a descriptor we own; it changes only its status flags.
         unsafe {

@@ -194,7 +194,11 @@ impl<'a> Comparison<'a> {
             ("", "", "", "")
         };
         let mut out = String::new();
-        let (pa, pb) = (self.a.path.display(), self.b.path.display());
+        // File names are the user's, but may hold anything: never raw to the terminal.
+        let (pa, pb) = (
+            printable(self.a.path.display().to_string().as_bytes()),
+            printable(self.b.path.display().to_string().as_bytes()),
+        );
         let _ = writeln!(
             out,
             "{bold}{pa} and {pb} differ at turn {} ({} differs){reset}",
@@ -327,9 +331,12 @@ pub fn run(args: &crate::cli::DiffArgs) -> i32 {
                     (_, Some(b)) => (b, args.a.display()),
                     _ => continue,
                 };
-                let message = format!(
-                    "{} has no {}.jsonl (session `{}`)",
-                    missing, have.name, have.name
+                let message = printable(
+                    format!(
+                        "{} has no {}.jsonl (session `{}`)",
+                        missing, have.name, have.name
+                    )
+                    .as_bytes(),
                 );
                 if args.json {
                     crate::out!(

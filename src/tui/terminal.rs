@@ -16,7 +16,9 @@ use ratatui::backend::CrosstermBackend;
 
 /// Owns the terminal while the TUI runs.
 pub struct TerminalGuard {
-    pub terminal: Terminal<CrosstermBackend<Stdout>>,
+    /// Never dropped: ratatui's `Drop` prints to stderr (and so panics) when the terminal
+    /// has gone away; [`restore`] does what it would, ignoring errors.
+    pub terminal: std::mem::ManuallyDrop<Terminal<CrosstermBackend<Stdout>>>,
 }
 
 impl TerminalGuard {
@@ -36,7 +38,9 @@ impl TerminalGuard {
         let mut terminal = Terminal::new(CrosstermBackend::new(stdout))?;
         terminal.hide_cursor()?;
         terminal.clear()?;
-        Ok(TerminalGuard { terminal })
+        Ok(TerminalGuard {
+            terminal: std::mem::ManuallyDrop::new(terminal),
+        })
     }
 }
 
@@ -66,7 +70,8 @@ fn install_panic_hook() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             restore();
-            tracing::error!("panic: {info}");
+            let trace = std::backtrace::Backtrace::force_capture();
+            tracing::error!("panic: {info}\n{trace}");
             default(info);
         }));
     });

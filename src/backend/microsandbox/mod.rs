@@ -364,15 +364,24 @@ async fn feed(
     events: EventSink,
 ) {
     while let Some(item) = input.recv().await {
-        let result = match item {
-            Some(bytes) => sink.write(bytes).await,
-            None => sink.close().await,
+        let (result, len) = match item {
+            Some(bytes) => {
+                let len = bytes.len();
+                (sink.write(bytes).await, Some(len))
+            }
+            None => (sink.close().await, None),
         };
-        if let Err(err) = result {
-            events
-                .send(BackendEvent::Warning(format!("input not delivered: {err}")))
-                .await;
-            return;
+        match (result, len) {
+            (Ok(()), Some(len)) => {
+                if !events.send(BackendEvent::Stdin(Ok(len))).await {
+                    return;
+                }
+            }
+            (Ok(()), None) => {}
+            (Err(err), _) => {
+                events.send(BackendEvent::Stdin(Err(err.to_string()))).await;
+                return;
+            }
         }
     }
 }
