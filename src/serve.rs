@@ -32,7 +32,7 @@ pub async fn run(args: ServeArgs, mut interrupt: watch::Receiver<Option<i32>>) -
         Ok(socket) => socket,
         Err(err) => {
             crate::say!("sandmux: cannot serve the control socket: {err}");
-            return 1;
+            return 2;
         }
     };
     crate::say!(

@@ -107,3 +107,28 @@ fn no_source_file_is_too_long_to_hold_in_ones_head() {
         .collect();
     assert!(long.is_empty(), "split these: {long:?}");
 }
+
+#[test]
+fn every_bound_of_the_source_is_in_the_table_of_bounds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let table = std::fs::read_to_string(root.join("docs/bounds.md")).unwrap();
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    let mut missing = Vec::new();
+    for file in files {
+        for line in std::fs::read_to_string(&file).unwrap().lines() {
+            let line = line.trim_start();
+            let rest = line
+                .strip_prefix("pub const ")
+                .or_else(|| line.strip_prefix("pub(super) const "))
+                .or_else(|| line.strip_prefix("const "));
+            let Some(name) = rest.and_then(|r| r.split(':').next()) else {
+                continue;
+            };
+            if name.starts_with("MAX_") && !table.contains(&format!("`{name}`")) {
+                missing.push(format!("{name} ({})", file.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "add these to docs/bounds.md: {missing:?}");
+}

@@ -4,103 +4,16 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::serve::{Client, Server, ctl_at};
 use common::*;
 use serde_json::{Value, json};
-
-/// A `sandmux serve` on a socket in the fixture's directory, stopped when dropped.
-struct Server {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Server {
-    fn start(fx: &Fixture, args: &[&str]) -> Server {
-        let socket = fx.path("ctl.sock");
-        let child = Command::new(assert_cmd::cargo::cargo_bin("sandmux"))
-            .current_dir(fx.dir.path())
-            .arg("serve")
-            .arg("--socket")
-            .arg(&socket)
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        assert!(
-            eventually(Duration::from_secs(10), || UnixStream::connect(&socket)
-                .is_ok()),
-            "the socket came up"
-        );
-        Server { child, socket }
-    }
-
-    fn ctl(&self, args: &[&str]) -> std::process::Output {
-        ctl_at(&self.socket, args)
-    }
-
-    fn client(&self) -> Client {
-        Client::connect(&self.socket)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// `sandmux ctl --socket SOCKET ARGS...`.
-fn ctl_at(socket: &Path, args: &[&str]) -> std::process::Output {
-    sandmux()
-        .arg("ctl")
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .timeout(Duration::from_secs(60))
-        .output()
-        .unwrap()
-}
-
-/// A raw JSON-lines client.
-struct Client {
-    write: UnixStream,
-    read: BufReader<UnixStream>,
-}
-
-impl Client {
-    fn connect(path: &Path) -> Client {
-        let write = UnixStream::connect(path).unwrap();
-        write
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        let read = BufReader::new(write.try_clone().unwrap());
-        Client { write, read }
-    }
-
-    fn send_raw(&mut self, bytes: &[u8]) {
-        self.write.write_all(bytes).unwrap();
-    }
-
-    fn request(&mut self, body: Value) -> Value {
-        self.send_raw(format!("{body}\n").as_bytes());
-        self.answer()
-    }
-
-    fn answer(&mut self) -> Value {
-        let mut line = String::new();
-        self.read.read_line(&mut line).unwrap();
-        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line:?}"))
-    }
-}
 
 #[test]
 fn ctl_drives_a_served_session_turn_by_turn() {

@@ -111,6 +111,16 @@ fn record_line() -> impl Strategy<Value = String> {
     ]
 }
 
+/// A valid transcript record line (data of any stream, or an event).
+fn valid_record_line() -> impl Strategy<Value = String> {
+    prop_oneof![
+        5 => (words(&["stdin", "stdout", "stdout", "stderr"]), "[\na-z0-9{}]{0,8}")
+            .prop_map(|(s, d)| serde_json::json!({"t": 1, "stream": s, "data": d}).to_string()),
+        1 => words(&["started", "exited", "stdin_closed"])
+            .prop_map(|e| serde_json::json!({"t": 2, "event": e, "code": 0}).to_string()),
+    ]
+}
+
 /// Where an error points must be inside the text (or just past its end).
 fn position_in(text: &str, line: usize, col: usize) -> bool {
     let lines: Vec<&str> = text.split('\n').collect();
@@ -152,6 +162,35 @@ proptest! {
     }
 
     #[test]
+    fn comparing_big_transcripts_as_streams_finds_what_comparing_them_whole_finds(
+        a in prop::collection::vec(valid_record_line(), 0..300),
+        cut in 0usize..300,
+        extra in valid_record_line(),
+        ahead in prop_oneof![Just(2usize), Just(100_000usize)],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let (pa, pb) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        let mut b = a.clone();
+        // B: A with one record changed, dropped or added somewhere.
+        match cut % 3 {
+            0 if !b.is_empty() => { let at = cut % b.len(); b[at] = extra.clone(); }
+            1 if !b.is_empty() => { b.remove(cut % b.len()); }
+            _ => b.insert(cut.min(b.len()), extra.clone()),
+        }
+        std::fs::write(&pa, a.join("\n")).unwrap();
+        std::fs::write(&pb, b.join("\n")).unwrap();
+        use sandmux::history::{Transcript, diff::Comparison, turns::Ignore};
+        if let (Ok(ta), Ok(tb)) = (Transcript::load(&pa), Transcript::load(&pb)) {
+            let ignore = Ignore::from_args(&[], false).unwrap();
+            let found = sandmux::history::compare::first_divergence_with(&ta, &tb, &ignore, ahead)
+                .unwrap()
+                .map(|f| (f.a_turn, f.kind.name(), f.b_turn, f.a.map(|i| i.text), f.b.map(|i| i.text)));
+            prop_assert_eq!(found, reference_divergence(&ta, &tb, &ignore));
+            prop_assert!(Comparison::new(&ta, &tb, &ignore).is_ok());
+        }
+    }
+
+    #[test]
     fn comparing_any_transcripts_never_panics(
         a in prop::collection::vec(record_line(), 0..12),
         b in prop::collection::vec(record_line(), 0..12),
@@ -163,7 +202,16 @@ proptest! {
         use sandmux::history::{Transcript, diff::Comparison, turns::Ignore};
         if let (Ok(ta), Ok(tb)) = (Transcript::load(&pa), Transcript::load(&pb)) {
             let ignore = Ignore::from_args(&["/\\d+/".into(), "x".into()], false).unwrap();
-            let c = Comparison::new(&ta, &tb, &ignore);
+            let Ok(c) = Comparison::new(&ta, &tb, &ignore) else {
+                // A record that is not one, found as it was read: said, never a panic.
+                return Ok(());
+            };
+            // The streamed comparison finds what comparing them whole finds.
+            let whole = reference_divergence(&ta, &tb, &ignore);
+            prop_assert_eq!(
+                c.divergence.as_ref().map(|d| (d.turn, d.what, d.b_turn, d.a.clone(), d.b.clone())),
+                whole
+            );
             let text = c.text(false);
             prop_assert!(!text.contains('\x1b'), "{text}");
             let _ = c.json();
@@ -306,4 +354,63 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+}
+
+/// The first divergence as found by comparing whole normalised transcripts: per sequence
+/// the first index where they differ (or one ends), the earliest by turn.
+type Found = (usize, &'static str, usize, Option<String>, Option<String>);
+
+fn reference_divergence(
+    a: &sandmux::history::Transcript,
+    b: &sandmux::history::Transcript,
+    ignore: &sandmux::history::turns::Ignore,
+) -> Option<Found> {
+    use sandmux::history::turns::{Item, normalise};
+    let (Ok(na), Ok(nb)) = (normalise(a, ignore), normalise(b, ignore)) else {
+        return None;
+    };
+    let as_items = |inputs: &[String]| -> Vec<Item> {
+        inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Item {
+                turn: i + 1,
+                order: 0,
+                text: t.clone(),
+            })
+            .collect()
+    };
+    let mut found: Vec<Found> = Vec::new();
+    for (what, x, y) in [
+        ("input", as_items(&na.inputs), as_items(&nb.inputs)),
+        ("stdout", na.stdout.clone(), nb.stdout.clone()),
+        ("stderr", na.stderr.clone(), nb.stderr.clone()),
+        ("event", na.events.clone(), nb.events.clone()),
+    ] {
+        let at = x
+            .iter()
+            .zip(&y)
+            .position(|(p, q)| p.text != q.text)
+            .or_else(|| (x.len() != y.len()).then(|| x.len().min(y.len())));
+        let Some(at) = at else { continue };
+        let turn_of = |items: &[Item], other: &[Item]| {
+            items
+                .get(at)
+                .map(|i| i.turn)
+                .or_else(|| {
+                    items
+                        .last()
+                        .map(|i| i.turn.max(other.get(at).map_or(0, |o| o.turn)))
+                })
+                .unwrap_or_else(|| other.get(at).map_or(0, |o| o.turn))
+        };
+        found.push((
+            turn_of(&x, &y),
+            what,
+            turn_of(&y, &x),
+            x.get(at).map(|i| i.text.clone()),
+            y.get(at).map(|i| i.text.clone()),
+        ));
+    }
+    found.into_iter().min_by_key(|f| f.0.min(f.2))
 }

@@ -106,6 +106,8 @@ pub async fn run(args: CtlArgs) -> i32 {
         let answer = match next {
             Ok(Ok(Some(answer))) => answer,
             Ok(Ok(None)) if subscribe => return code,
+            // `stop` is done when sandmux is gone, answer or not.
+            Ok(Ok(None)) if matches!(args.op, CtlOp::Stop) => return 0,
             Ok(Ok(None) | Err(_)) => {
                 crate::say!("sandmux ctl: sandmux closed the connection");
                 return 1;

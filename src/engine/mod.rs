@@ -96,7 +96,7 @@ pub struct Engine {
     interrupting: std::collections::BTreeSet<SessionId>,
     /// The transcript files this engine has opened (a session added again appends).
     transcripts: std::collections::HashSet<PathBuf>,
-    /// The socket's pending waits.
+    /// The socket's pending waits (the first is looked at first).
     waiters: Vec<waits::Waiter>,
 }
 

@@ -15,6 +15,11 @@ use crate::protocol::stream_json;
 
 /// Waits pending in one engine, at most: one more is refused.
 pub const MAX_WAITS: usize = 4096;
+/// Bytes of lines looked at for waits each time a session's output changes, at most (a
+/// line counts its length and 64): with many waits on a flooding session they take turns,
+/// and the engine stays quick for every other session. A wait that falls so far behind that
+/// its lines left the scrollback is answered `lagged`, saying where to wait again from.
+pub const BYTES_PER_LOOK: usize = 1 << 20;
 
 /// What to wait for.
 pub enum WaitFor {
@@ -58,7 +63,10 @@ impl Engine {
             ));
         }
         let session = &self.sessions[id];
-        let next = from.or(session.last_input_seq).unwrap_or(0);
+        let next = from
+            .or(session.last_input_seq)
+            .unwrap_or(0)
+            .max(session.scrollback.first_seq());
         let (tx, rx) = oneshot::channel();
         self.waiters.push(Waiter {
             session: id,
@@ -78,13 +86,18 @@ impl Engine {
             .any(|w| matches!(w.what, WaitFor::Activity(_)))
     }
 
-    /// Looks at what changed in session `id` for each of its waits; answers those that
-    /// matched, or can no longer match.
+    /// Looks at what changed in session `id` for its waits (in turns, within
+    /// [`BYTES_PER_LOOK`]); answers those that matched, or can no longer match.
     pub(super) fn check_waits(&mut self, id: SessionId) {
         if !self.waiters.iter().any(|w| w.session == id) {
             return;
         }
         let mut waiters = std::mem::take(&mut self.waiters);
+        // The waits take turns at the budget: the first of this look goes last next time.
+        if waiters.len() > 1 {
+            waiters.rotate_left(1);
+        }
+        let mut budget = BYTES_PER_LOOK;
         waiters.retain_mut(|waiter| {
             if waiter.session != id {
                 return true;
@@ -92,7 +105,7 @@ impl Engine {
             if waiter.reply.is_closed() {
                 return false;
             }
-            match self.look(waiter) {
+            match self.look(waiter, &mut budget) {
                 Some(answer) => {
                     let (tx, _) = oneshot::channel();
                     let reply = std::mem::replace(&mut waiter.reply, tx);
@@ -120,7 +133,7 @@ impl Engine {
     }
 
     /// What one wait finds in its session now, if anything ends it.
-    fn look(&self, waiter: &mut Waiter) -> Option<WaitAnswer> {
+    fn look(&self, waiter: &mut Waiter, budget: &mut usize) -> Option<WaitAnswer> {
         let session = &self.sessions[waiter.session];
         let name = &session.spec.name;
         if session.removed {
@@ -154,9 +167,28 @@ impl Engine {
             _ => {}
         }
         let sb = &session.scrollback;
+        if waiter.next < sb.first_seq() {
+            return Some(Err((
+                "lagged",
+                format!(
+                    "the wait fell behind the output: lines up to {} left the scrollback before it looked at them (wait again from line {})",
+                    sb.first_seq(),
+                    sb.first_seq()
+                ),
+            )));
+        }
         let mut seq = waiter.next.max(sb.first_seq());
         while seq < sb.end_seq() {
             let Some(line) = sb.get(seq) else { break };
+            let cost = line.bytes.len() + 64;
+            // A whole budget always affords one line, however long.
+            if *budget < cost && *budget < BYTES_PER_LOOK {
+                // Its turn is over: it goes on from here at the next look.
+                *budget = 0;
+                waiter.next = seq;
+                return None;
+            }
+            *budget = budget.saturating_sub(cost);
             if line.is_open() {
                 // Looked at again when it has grown enough, and whole when it ends.
                 let len = line.bytes.len();

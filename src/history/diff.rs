@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use similar::{ChangeTag, TextDiff};
 
 use super::Transcript;
-use super::turns::{Ignore, Item, Normal, normalise};
+use super::compare::{TurnView, turn_view};
+use super::turns::Ignore;
 use crate::text::printable;
 
 /// Where two transcripts first differ.
@@ -28,31 +29,25 @@ pub struct Divergence {
     pub pointer: Option<(String, Option<Value>, Option<Value>)>,
 }
 
-/// The first divergence of `a` from `b`, if any.
-pub fn compare(a: &Normal, b: &Normal) -> Option<Divergence> {
-    let mut found: Vec<Divergence> = Vec::new();
-    if let Some(i) = first_mismatch(&a.inputs, &b.inputs, |x, y| x == y) {
-        found.push(Divergence {
-            turn: i + 1,
-            what: "input",
-            a: a.inputs.get(i).cloned(),
-            b: b.inputs.get(i).cloned(),
-            b_turn: i + 1,
-            pointer: None,
-        });
-    }
-    for (what, x, y) in [
-        ("stdout", &a.stdout, &b.stdout),
-        ("stderr", &a.stderr, &b.stderr),
-        ("event", &a.events, &b.events),
-    ] {
-        if let Some(d) = first_difference(what, x, y) {
-            found.push(d);
-        }
-    }
-    let mut first = found.into_iter().min_by_key(|d| d.turn.min(d.b_turn))?;
-    first.pointer = json_pair(&first.a, &first.b).and_then(|(a, b)| first_json_difference(&a, &b));
-    Some(first)
+/// The first divergence of `a` from `b`, if any, read as streams (see [`super::compare`]).
+pub fn compare(
+    a: &Transcript,
+    b: &Transcript,
+    ignore: &Ignore,
+) -> Result<Option<Divergence>, String> {
+    let Some(found) = super::compare::first_divergence(a, b, ignore)? else {
+        return Ok(None);
+    };
+    let mut d = Divergence {
+        turn: found.a_turn,
+        what: found.kind.name(),
+        a: found.a.map(|i| i.text),
+        b: found.b.map(|i| i.text),
+        b_turn: found.b_turn,
+        pointer: None,
+    };
+    d.pointer = json_pair(&d.a, &d.b).and_then(|(a, b)| first_json_difference(&a, &b));
+    Ok(Some(d))
 }
 
 /// Both items as JSON, when both are.
@@ -128,58 +123,37 @@ fn shorten(text: &str, limit: usize) -> String {
     format!("{head}… (+{} chars)", count - limit)
 }
 
-/// The first index where `a` and `b` differ (or where the shorter one ends).
-fn first_mismatch<T>(a: &[T], b: &[T], same: impl Fn(&T, &T) -> bool) -> Option<usize> {
-    a.iter()
-        .zip(b)
-        .position(|(x, y)| !same(x, y))
-        .or_else(|| (a.len() != b.len()).then(|| a.len().min(b.len())))
-}
-
-fn first_difference(what: &'static str, a: &[Item], b: &[Item]) -> Option<Divergence> {
-    let at = first_mismatch(a, b, |x, y| x.text == y.text)?;
-    let turn_of = |items: &[Item], other: &[Item]| {
-        items
-            .get(at)
-            .map(|i| i.turn)
-            .or_else(|| {
-                items
-                    .last()
-                    .map(|i| i.turn.max(other.get(at).map_or(0, |o| o.turn)))
-            })
-            .unwrap_or(0)
-    };
-    Some(Divergence {
-        turn: turn_of(a, b),
-        what,
-        a: a.get(at).map(|i| i.text.clone()),
-        b: b.get(at).map(|i| i.text.clone()),
-        b_turn: turn_of(b, a),
-        pointer: None,
-    })
-}
-
 /// Two transcripts compared.
 pub struct Comparison<'a> {
     pub a: &'a Transcript,
     pub b: &'a Transcript,
-    na: Normal,
-    nb: Normal,
+    va: TurnView,
+    vb: TurnView,
     pub divergence: Option<Divergence>,
 }
 
+/// Output lines of a turn shown with a divergence, per side, at most.
+const SHOWN_LINES: usize = 200;
+
 impl<'a> Comparison<'a> {
-    pub fn new(a: &'a Transcript, b: &'a Transcript, ignore: &Ignore) -> Self {
-        let na = normalise(a, ignore);
-        let nb = normalise(b, ignore);
-        let divergence = compare(&na, &nb);
-        Comparison {
+    /// Compares `a` with `b`; an error is one sentence naming the file and line that could
+    /// not be read.
+    pub fn new(a: &'a Transcript, b: &'a Transcript, ignore: &Ignore) -> Result<Self, String> {
+        let divergence = compare(a, b, ignore)?;
+        let (va, vb) = match &divergence {
+            Some(d) => (
+                turn_view(a, ignore, d.turn, SHOWN_LINES)?,
+                turn_view(b, ignore, d.b_turn, SHOWN_LINES)?,
+            ),
+            None => (TurnView::default(), TurnView::default()),
+        };
+        Ok(Comparison {
             a,
             b,
-            na,
-            nb,
+            va,
+            vb,
             divergence,
-        }
+        })
     }
 
     /// The divergence as text: the turn, its input, and a line diff of both outputs of that
@@ -196,23 +170,22 @@ impl<'a> Comparison<'a> {
         let mut out = String::new();
         // File names are the user's, but may hold anything: never raw to the terminal.
         let (pa, pb) = (
-            printable(self.a.path.display().to_string().as_bytes()),
-            printable(self.b.path.display().to_string().as_bytes()),
+            printable(self.a.label.as_bytes()),
+            printable(self.b.label.as_bytes()),
         );
         let _ = writeln!(
             out,
             "{bold}{pa} and {pb} differ at turn {} ({} differs){reset}",
             d.turn, d.what
         );
-        let input = |n: &Normal, turn: usize| match turn {
-            0 => "(before the first input)".to_string(),
-            k => n.inputs.get(k - 1).map_or("(none)".to_string(), |i| {
-                format!("{:?}", printable(input_text(i).as_bytes()))
-            }),
+        let input = |v: &TurnView, turn: usize| match (turn, &v.input) {
+            (0, _) => "(before the first input)".to_string(),
+            (_, Some(i)) => format!("{:?}", printable(input_text(i).as_bytes())),
+            (_, None) => "(none)".to_string(),
         };
-        let _ = writeln!(out, "input: {}", input(&self.na, d.turn));
+        let _ = writeln!(out, "input: {}", input(&self.va, d.turn));
         if d.what == "input" || d.b_turn != d.turn {
-            let _ = writeln!(out, "input in {pb}: {}", input(&self.nb, d.b_turn));
+            let _ = writeln!(out, "input in {pb}: {}", input(&self.vb, d.b_turn));
         }
         let side = |v: &Option<String>| {
             v.as_deref()
@@ -232,13 +205,18 @@ impl<'a> Comparison<'a> {
             }
         }
         // The turn's lines, each cut to a readable length (an agent's lines run to KBs).
-        let lines = |n: &Normal, turn: usize| {
-            n.output_of(turn)
-                .into_iter()
+        let lines = |v: &TurnView| {
+            let mut text: String = v
+                .output
+                .iter()
                 .map(|(s, t)| format!("{s}| {}\n", shorten(&printable(t.as_bytes()), 240)))
-                .collect::<String>()
+                .collect();
+            if v.more > 0 {
+                text.push_str(&format!("… {} more lines\n", v.more));
+            }
+            text
         };
-        let (ta, tb) = (lines(&self.na, d.turn), lines(&self.nb, d.b_turn));
+        let (ta, tb) = (lines(&self.va), lines(&self.vb));
         let _ = writeln!(out, "--- {pa} turn {}", d.turn);
         let _ = writeln!(out, "+++ {pb} turn {}", d.b_turn);
         for change in TextDiff::from_lines(&ta, &tb).iter_all_changes() {
@@ -261,16 +239,15 @@ impl<'a> Comparison<'a> {
     /// The comparison as JSON (`--json`).
     pub fn json(&self) -> serde_json::Value {
         let Some(d) = &self.divergence else {
-            return json!({"same": true, "a": self.a.path, "b": self.b.path});
+            return json!({"same": true, "a": self.a.label, "b": self.b.label});
         };
-        let output = |n: &Normal, turn: usize| {
-            n.output_of(turn)
-                .into_iter()
+        let output = |v: &TurnView| {
+            v.output
+                .iter()
                 .map(|(s, t)| json!({"stream": s, "text": t}))
                 .collect::<Vec<_>>()
         };
-        let input =
-            |n: &Normal, turn: usize| turn.checked_sub(1).and_then(|k| n.inputs.get(k).cloned());
+        let input = |v: &TurnView, turn: usize| (turn > 0).then(|| v.input.clone()).flatten();
         let pointer = d
             .pointer
             .as_ref()
@@ -281,8 +258,8 @@ impl<'a> Comparison<'a> {
             "turn": d.turn,
             "what": d.what,
             "json": pointer,
-            "a": {"path": self.a.path, "turn": d.turn, "input": input(&self.na, d.turn), "item": d.a, "output": output(&self.na, d.turn)},
-            "b": {"path": self.b.path, "turn": d.b_turn, "input": input(&self.nb, d.b_turn), "item": d.b, "output": output(&self.nb, d.b_turn)},
+            "a": {"path": self.a.label, "turn": d.turn, "input": input(&self.va, d.turn), "item": d.a, "output": output(&self.va)},
+            "b": {"path": self.b.label, "turn": d.b_turn, "input": input(&self.vb, d.b_turn), "item": d.b, "output": output(&self.vb)},
         })
     }
 }
@@ -349,7 +326,13 @@ pub fn run(args: &crate::cli::DiffArgs) -> i32 {
                 continue;
             }
         };
-        let comparison = Comparison::new(a, b, &ignore);
+        let comparison = match Comparison::new(a, b, &ignore) {
+            Ok(comparison) => comparison,
+            Err(err) => {
+                crate::say!("sandmux: {err}");
+                return 2;
+            }
+        };
         differ |= comparison.divergence.is_some();
         if args.json {
             crate::out!("{}", comparison.json());

@@ -31,6 +31,32 @@ impl Outcome {
     }
 }
 
+/// Writes a copy of `from` at `to` through a new file renamed over `to`: a symbolic link at
+/// `to` is replaced, never followed (its target is not written).
+fn replace_with_copy(from: &Path, to: &Path) -> std::io::Result<u64> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let (mut source, _) =
+        crate::input_file::open_regular(from, "the transcript").map_err(std::io::Error::other)?;
+    let name = to
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = to.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&temp)?;
+    let copied = std::io::copy(&mut source, &mut out).and_then(|n| out.sync_all().map(|()| n));
+    match copied.and_then(|n| std::fs::rename(&temp, to).map(|()| n)) {
+        Ok(n) => Ok(n),
+        Err(err) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(err)
+        }
+    }
+}
+
 /// Compares (or with `update` writes) the transcripts `(session, path)` against `dir`;
 /// `scratch`: the transcripts are in a directory removed after the run.
 pub fn check(
@@ -52,7 +78,7 @@ pub fn check(
                 divergence,
             };
             if update {
-                let written = std::fs::create_dir_all(dir).and_then(|()| std::fs::copy(path, &golden));
+                let written = std::fs::create_dir_all(dir).and_then(|()| replace_with_copy(path, &golden));
                 return match written {
                     Ok(_) => outcome("updated", Some(format!("wrote {}", golden.display())), None),
                     Err(err) => outcome(
@@ -76,13 +102,16 @@ pub fn check(
                 (Ok(e), Ok(mut a)) => {
                     if scratch {
                         // The run's own transcripts are gone once it ends: name them for what they are.
-                        a.path = PathBuf::from(format!("(this run) {session}.jsonl"));
+                        a.label = format!("(this run) {session}.jsonl");
                     }
                     (e, a)
                 }
                 (Err(err), _) | (_, Err(err)) => return outcome("error", Some(err), None),
             };
-            let comparison = Comparison::new(&expected, &actual, ignore);
+            let comparison = match Comparison::new(&expected, &actual, ignore) {
+                Ok(comparison) => comparison,
+                Err(err) => return outcome("error", Some(err), None),
+            };
             match comparison.divergence {
                 None => outcome("same", None, None),
                 Some(_) => outcome(

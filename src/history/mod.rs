@@ -4,8 +4,10 @@
 //! A transcript (`DIR/NAME.jsonl`, see [`crate::engine::transcript`]) is read into
 //! [`Record`]s. Bad input is one sentence naming the file, line and column.
 
+pub mod compare;
 pub mod diff;
 pub mod golden;
+pub mod reader;
 pub mod turns;
 
 use std::path::{Path, PathBuf};
@@ -34,43 +36,83 @@ pub enum RecordKind {
     },
 }
 
-/// A transcript read from a file: the session's name is the file's stem.
+/// A transcript file: the session's name is the file's stem. Its records are read as they
+/// are needed ([`Transcript::records`]), never all at once, so a transcript of any size
+/// costs memory in proportion to one record; what the rest of sandmux asks of its start
+/// (the `started` record, the protocol) is read once, from its first records.
 #[derive(Debug, Clone)]
 pub struct Transcript {
     pub name: String,
     pub path: PathBuf,
-    pub records: Vec<Record>,
+    /// How messages name it (its path, unless told otherwise).
+    pub label: String,
+    head: Head,
 }
 
+/// What the first records of a transcript say.
+#[derive(Debug, Clone, Default)]
+struct Head {
+    first_t: Option<u64>,
+    started: Option<Map<String, Value>>,
+    stream_json: bool,
+}
+
+/// Records looked at for the [`Head`] of a transcript, at most.
+const HEAD_RECORDS: usize = 64;
+
 impl Transcript {
-    /// Reads `path`. Every line must be a transcript record.
+    /// Opens `path` (a regular file) and reads its first records; every record is checked
+    /// when it is read.
     pub fn load(path: &Path) -> Result<Transcript, String> {
-        let text = std::fs::read(path)
-            .map_err(|err| format!("cannot read the transcript {}: {err}", path.display()))?;
-        let text = String::from_utf8_lossy(&text);
-        let mut records = Vec::new();
-        for (index, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let at =
-                |col: usize, why: String| format!("{}:{}:{col}: {why}", path.display(), index + 1);
-            let value: Value = serde_json::from_str(line)
-                .map_err(|e| at(e.column().max(1), format!("not a JSON record ({e})")))?;
-            records.push(record(&value).map_err(|why| at(1, why))?);
-        }
+        reader::Records::open(path)?;
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        Ok(Transcript {
+        let mut transcript = Transcript {
             name,
             path: path.to_path_buf(),
-            records,
-        })
+            label: path.display().to_string(),
+            head: Head::default(),
+        };
+        let mut first_stdout: Option<Vec<u8>> = None;
+        for record in transcript.records()?.take(HEAD_RECORDS) {
+            let record = record?;
+            transcript.head.first_t.get_or_insert(record.t);
+            match record.kind {
+                RecordKind::Event { name, fields } if name == "started" => {
+                    transcript.head.started.get_or_insert(fields);
+                }
+                RecordKind::Data {
+                    stream: Stream::Stdout,
+                    bytes,
+                } if first_stdout.is_none() => first_stdout = Some(bytes),
+                _ => {}
+            }
+        }
+        transcript.head.stream_json = match transcript
+            .head
+            .started
+            .as_ref()
+            .and_then(|f| f.get("protocol"))
+        {
+            Some(protocol) => protocol.as_str() == Some("stream-json"),
+            // Older transcripts: the first stdout chunk starts with a JSON object with a `type`.
+            None => first_stdout.is_some_and(|bytes| {
+                let first = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
+                serde_json::from_slice::<Value>(first)
+                    .is_ok_and(|v| v.get("type").is_some_and(Value::is_string))
+            }),
+        };
+        Ok(transcript)
     }
 
-    /// Reads every `.jsonl` file of the paths given, in name order for a directory.
+    /// Its records from the first, read as they are taken.
+    pub fn records(&self) -> Result<reader::Records, String> {
+        reader::Records::open(&self.path)
+    }
+
+    /// Every `.jsonl` file of the paths given, in name order for a directory.
     pub fn load_all(paths: &[PathBuf]) -> Result<Vec<Transcript>, String> {
         let mut files = Vec::new();
         for path in paths {
@@ -107,12 +149,14 @@ impl Transcript {
         Ok(transcripts)
     }
 
+    /// The time of the first record, if any.
+    pub fn first_t(&self) -> Option<u64> {
+        self.head.first_t
+    }
+
     /// The fields of the first `started` record, if any.
     pub fn started(&self) -> Option<&Map<String, Value>> {
-        self.records.iter().find_map(|r| match &r.kind {
-            RecordKind::Event { name, fields } if name == "started" => Some(fields),
-            _ => None,
-        })
+        self.head.started.as_ref()
     }
 
     /// The command of the `started` record, if any.
@@ -133,27 +177,12 @@ impl Transcript {
     /// Whether the session spoke stream-json: its `started` record says so, or (for older
     /// transcripts) its first stdout chunk starts with a JSON object with a `type`.
     pub fn is_stream_json(&self) -> bool {
-        if let Some(protocol) = self.started().and_then(|f| f.get("protocol")) {
-            return protocol.as_str() == Some("stream-json");
-        }
-        self.records
-            .iter()
-            .find_map(|r| match &r.kind {
-                RecordKind::Data {
-                    stream: Stream::Stdout,
-                    bytes,
-                } => Some(bytes),
-                _ => None,
-            })
-            .is_some_and(|bytes| {
-                let first = bytes.split(|b| *b == b'\n').next().unwrap_or(&[]);
-                serde_json::from_slice::<Value>(first)
-                    .is_ok_and(|v| v.get("type").is_some_and(Value::is_string))
-            })
+        self.head.stream_json
     }
 }
 
-fn record(value: &Value) -> Result<Record, String> {
+/// One record from its JSON value.
+pub(crate) fn record(value: &Value) -> Result<Record, String> {
     let object = value
         .as_object()
         .ok_or("a transcript record is a JSON object")?;
@@ -217,7 +246,7 @@ mod tests {
         let t = Transcript::load(&path).unwrap();
         assert_eq!(t.name, "s");
         assert_eq!(
-            t.records[0].kind,
+            t.records().unwrap().next().unwrap().unwrap().kind,
             RecordKind::Data {
                 stream: Stream::Stdout,
                 bytes: vec![0xff]

@@ -10,7 +10,7 @@
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use super::{RecordKind, Transcript};
+use super::{Record, RecordKind, Transcript};
 use crate::engine::Stream;
 
 /// Fields of JSON output lines that change from run to run in stream-json agents, ignored
@@ -163,7 +163,142 @@ pub struct Item {
     pub text: String,
 }
 
-/// A transcript as it is compared.
+/// The four things compared, each as its own sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Input,
+    Stdout,
+    Stderr,
+    Event,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 4] = [Kind::Input, Kind::Stdout, Kind::Stderr, Kind::Event];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// What a divergence in it is called: `input`, `stdout`, `stderr`, `event`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Input => "input",
+            Kind::Stdout => "stdout",
+            Kind::Stderr => "stderr",
+            Kind::Event => "event",
+        }
+    }
+}
+
+/// Turns a transcript's records, in order, into the items it is compared by: each input
+/// (its turn is its number), each line of stdout and stderr, each event. Holds only the
+/// lines still waiting for their newline.
+pub struct Normaliser {
+    ignore: Ignore,
+    open: [Vec<u8>; 2],
+    order: usize,
+    turn: usize,
+}
+
+impl Normaliser {
+    /// A normaliser for `transcript` (an agent's volatile fields are left out of one that
+    /// speaks stream-json).
+    pub fn new(transcript: &Transcript, ignore: &Ignore) -> Normaliser {
+        Normaliser {
+            ignore: ignore.for_transcript(transcript),
+            open: [Vec::new(), Vec::new()],
+            order: 0,
+            turn: 0,
+        }
+    }
+
+    /// The items one record makes.
+    pub fn record(&mut self, record: &Record, out: &mut Vec<(Kind, Item)>) {
+        match &record.kind {
+            RecordKind::Data {
+                stream: Stream::Stdin,
+                bytes,
+            } => {
+                self.flush_open(out);
+                let text = String::from_utf8_lossy(bytes);
+                let text = text.strip_suffix('\n').unwrap_or(&text);
+                self.turn += 1;
+                // An input that is JSON (a control response) loses its volatile fields too.
+                let item = self.item(line_text(text.as_bytes(), &self.ignore));
+                out.push((Kind::Input, item));
+            }
+            RecordKind::Data { stream, bytes } => {
+                let index = usize::from(*stream == Stream::Stderr);
+                let kind = if index == 0 {
+                    Kind::Stdout
+                } else {
+                    Kind::Stderr
+                };
+                self.open[index].extend_from_slice(bytes);
+                let mut start = 0;
+                while let Some(at) = memchr::memchr(b'\n', &self.open[index][start..]) {
+                    let text = line_text(&self.open[index][start..start + at], &self.ignore);
+                    let item = self.item(text);
+                    out.push((kind, item));
+                    start += at + 1;
+                }
+                self.open[index].drain(..start);
+            }
+            RecordKind::Event { name, fields } => {
+                if name == "progress" {
+                    return;
+                }
+                let mut fields = Value::Object(fields.clone());
+                if let Value::Object(map) = &mut fields {
+                    map.retain(|k, _| !RECORD_FIELDS.contains(&k.as_str()));
+                }
+                self.ignore.strip(&mut fields);
+                let fields = canonical(&fields);
+                let text = if fields == "{}" {
+                    name.clone()
+                } else {
+                    format!("{name} {fields}")
+                };
+                let item = self.item(self.ignore.text(&text));
+                out.push((Kind::Event, item));
+            }
+        }
+    }
+
+    /// The lines still open at the end.
+    pub fn finish(&mut self, out: &mut Vec<(Kind, Item)>) {
+        self.flush_open(out);
+    }
+
+    /// A line still open when input comes is cut there, as the scrollback does.
+    fn flush_open(&mut self, out: &mut Vec<(Kind, Item)>) {
+        for index in 0..2 {
+            if !self.open[index].is_empty() {
+                let bytes = std::mem::take(&mut self.open[index]);
+                let kind = if index == 0 {
+                    Kind::Stdout
+                } else {
+                    Kind::Stderr
+                };
+                let item = self.item(line_text(&bytes, &self.ignore));
+                out.push((kind, item));
+            }
+        }
+    }
+
+    fn item(&mut self, text: String) -> Item {
+        let item = Item {
+            turn: self.turn,
+            order: self.order,
+            text,
+        };
+        self.order += 1;
+        item
+    }
+}
+
+/// A transcript's items, all in memory (for tests and small transcripts; comparisons
+/// stream them, see [`super::diff`]).
 #[derive(Debug, Clone, Default)]
 pub struct Normal {
     /// The input of turn k is `inputs[k - 1]`.
@@ -173,131 +308,24 @@ pub struct Normal {
     pub events: Vec<Item>,
 }
 
-impl Normal {
-    /// The output lines of `turn`, in the order they came: (stream, text).
-    pub fn output_of(&self, turn: usize) -> Vec<(&'static str, &str)> {
-        let mut items: Vec<(&'static str, &Item)> = Vec::new();
-        items.extend(
-            self.stdout
-                .iter()
-                .filter(|i| i.turn == turn)
-                .map(|i| ("stdout", i)),
-        );
-        items.extend(
-            self.stderr
-                .iter()
-                .filter(|i| i.turn == turn)
-                .map(|i| ("stderr", i)),
-        );
-        items.extend(
-            self.events
-                .iter()
-                .filter(|i| i.turn == turn)
-                .map(|i| ("event", i)),
-        );
-        items.sort_by_key(|(_, i)| i.order);
-        items
-            .into_iter()
-            .map(|(s, i)| (s, i.text.as_str()))
-            .collect()
-    }
-}
-
-/// Normalises a transcript for comparison.
-pub fn normalise(transcript: &Transcript, ignore: &Ignore) -> Normal {
-    let ignore = &ignore.for_transcript(transcript);
+/// Normalises a whole transcript in memory.
+pub fn normalise(transcript: &Transcript, ignore: &Ignore) -> Result<Normal, String> {
+    let mut n = Normaliser::new(transcript, ignore);
     let mut normal = Normal::default();
-    let mut open: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let mut order = 0usize;
-    let mut turn = 0usize;
-    for record in &transcript.records {
-        match &record.kind {
-            RecordKind::Data {
-                stream: Stream::Stdin,
-                bytes,
-            } => {
-                for (index, pending) in open.iter_mut().enumerate() {
-                    if !pending.is_empty() {
-                        push(&mut normal, &mut order, index, pending, turn, ignore);
-                        pending.clear();
-                    }
-                }
-                let text = String::from_utf8_lossy(bytes);
-                let text = text.strip_suffix('\n').unwrap_or(&text);
-                // An input that is JSON (a control response) loses its volatile fields too.
-                normal.inputs.push(line_text(text.as_bytes(), ignore));
-                turn += 1;
-            }
-            RecordKind::Data { stream, bytes } => {
-                let index = usize::from(*stream == Stream::Stderr);
-                let pending = &mut open[index];
-                pending.extend_from_slice(bytes);
-                let mut start = 0;
-                while let Some(at) = memchr::memchr(b'\n', &pending[start..]) {
-                    push(
-                        &mut normal,
-                        &mut order,
-                        index,
-                        &pending[start..start + at],
-                        turn,
-                        ignore,
-                    );
-                    start += at + 1;
-                }
-                pending.drain(..start);
-            }
-            RecordKind::Event { name, fields } => {
-                if name == "progress" {
-                    continue;
-                }
-                let mut fields = Value::Object(fields.clone());
-                if let Value::Object(map) = &mut fields {
-                    map.retain(|k, _| !RECORD_FIELDS.contains(&k.as_str()));
-                }
-                ignore.strip(&mut fields);
-                let fields = canonical(&fields);
-                let text = if fields == "{}" {
-                    name.clone()
-                } else {
-                    format!("{name} {fields}")
-                };
-                normal.events.push(Item {
-                    turn,
-                    order,
-                    text: ignore.text(&text),
-                });
-                order += 1;
-            }
+    let mut items = Vec::new();
+    for record in transcript.records()? {
+        n.record(&record?, &mut items);
+    }
+    n.finish(&mut items);
+    for (kind, item) in items {
+        match kind {
+            Kind::Input => normal.inputs.push(item.text),
+            Kind::Stdout => normal.stdout.push(item),
+            Kind::Stderr => normal.stderr.push(item),
+            Kind::Event => normal.events.push(item),
         }
     }
-    for (index, pending) in open.iter().enumerate() {
-        if !pending.is_empty() {
-            push(&mut normal, &mut order, index, pending, turn, ignore);
-        }
-    }
-    normal
-}
-
-/// Adds a line of stdout (`index` 0) or stderr (1).
-fn push(
-    normal: &mut Normal,
-    order: &mut usize,
-    index: usize,
-    bytes: &[u8],
-    turn: usize,
-    ignore: &Ignore,
-) {
-    let item = Item {
-        turn,
-        order: *order,
-        text: line_text(bytes, ignore),
-    };
-    *order += 1;
-    if index == 0 {
-        normal.stdout.push(item);
-    } else {
-        normal.stderr.push(item);
-    }
+    Ok(normal)
 }
 
 /// A line as compared: JSON with the ignored fields left out and keys sorted, or the text.
@@ -336,36 +364,38 @@ fn canonical(value: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Record;
 
-    fn data(stream: Stream, text: &str) -> Record {
-        Record {
-            t: 0,
-            kind: RecordKind::Data {
-                stream,
-                bytes: text.as_bytes().to_vec(),
-            },
-        }
+    /// A transcript file of `(stream, text)` records.
+    fn transcript(dir: &std::path::Path, records: &[(&str, &str)]) -> Transcript {
+        let path = dir.join("s.jsonl");
+        let text: String = records
+            .iter()
+            .map(|(stream, data)| {
+                format!(
+                    "{}\n",
+                    serde_json::json!({"t": 0, "stream": stream, "data": data})
+                )
+            })
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        Transcript::load(&path).unwrap()
     }
 
     #[test]
     fn chunks_and_stream_interleaving_do_not_matter() {
-        let a = Transcript {
-            name: "s".into(),
-            path: "a".into(),
-            records: vec![
-                data(Stream::Stdout, "ban"),
-                data(Stream::Stderr, "warn\n"),
-                data(Stream::Stdout, "ner\n"),
-                data(Stream::Stdin, "6*7\n"),
-                data(
-                    Stream::Stdout,
-                    "42\n{\"b\":1,\"session_id\":\"x\",\"a\":2}\n",
-                ),
-                data(Stream::Stderr, ">>> "),
+        let dir = tempfile::tempdir().unwrap();
+        let a = transcript(
+            dir.path(),
+            &[
+                ("stdout", "ban"),
+                ("stderr", "warn\n"),
+                ("stdout", "ner\n"),
+                ("stdin", "6*7\n"),
+                ("stdout", "42\n{\"b\":1,\"session_id\":\"x\",\"a\":2}\n"),
+                ("stderr", ">>> "),
             ],
-        };
-        let n = normalise(&a, &Ignore::from_args(&[], false).unwrap());
+        );
+        let n = normalise(&a, &Ignore::from_args(&[], false).unwrap()).unwrap();
         assert_eq!(n.inputs, vec!["6*7"]);
         let out: Vec<_> = n.stdout.iter().map(|i| (i.turn, i.text.as_str())).collect();
         assert_eq!(
@@ -373,11 +403,8 @@ mod tests {
             vec![(0, "banner"), (1, "42"), (1, "{\"a\":2,\"b\":1}")]
         );
         assert_eq!(n.stderr.last().unwrap().text, ">>> ");
-        assert_eq!(
-            n.output_of(0),
-            vec![("stderr", "warn"), ("stdout", "banner")]
-        );
-        let strict = normalise(&a, &Ignore::from_args(&["/\\d+/".into()], true).unwrap());
+        assert_eq!((n.stderr[0].turn, n.stderr[0].text.as_str()), (0, "warn"));
+        let strict = normalise(&a, &Ignore::from_args(&["/\\d+/".into()], true).unwrap()).unwrap();
         assert_eq!(strict.inputs, vec!["<ignored>*<ignored>"]);
         assert!(strict.stdout[2].text.contains("session_id"));
         assert!(Ignore::from_args(&["a b".into()], false).is_err());

@@ -21,14 +21,14 @@ pub fn engine(
     max_gap: Option<std::time::Duration>,
 ) -> Result<Engine, String> {
     let mut ordered: Vec<&Transcript> = transcripts.iter().collect();
-    ordered.sort_by_key(|t| (t.records.first().map(|r| r.t), t.pid(), t.name.clone()));
+    ordered.sort_by_key(|t| (t.first_t(), t.pid(), t.name.clone()));
     let ordered: Vec<Transcript> = ordered.into_iter().cloned().collect();
     // A replay shows what was answered then; it answers nothing itself.
     let mut engine = Engine::new(EngineOptions {
         answer_agents: false,
         ..EngineOptions::default()
     });
-    engine.register("local", Arc::new(Player::new(&ordered, clock, max_gap)));
+    engine.register("local", Arc::new(Player::new(&ordered, clock, max_gap)?));
     for spec in specs(&ordered) {
         engine.add(spec).map_err(|e| e.to_string())?;
     }

@@ -54,63 +54,153 @@ pub fn specs(transcripts: &[Transcript]) -> Vec<SessionSpec> {
 /// The backend of a replay: register it as the engine's `local` backend.
 pub struct Player {
     clock: Clock,
-    timeline: Arc<Vec<Entry>>,
+    transcripts: Arc<Vec<Transcript>>,
+    max_gap: Option<Duration>,
     names: Arc<Vec<String>>,
     sinks: Arc<Mutex<HashMap<usize, EventSink>>>,
 }
 
 impl Player {
     /// The player of `transcripts`; a pause longer than `max_gap` between two records plays
-    /// as `max_gap`.
-    pub fn new(transcripts: &[Transcript], clock: Clock, max_gap: Option<Duration>) -> Player {
-        let first = transcripts
-            .iter()
-            .filter_map(|t| t.records.first().map(|r| r.t))
-            .min()
-            .unwrap_or(0);
-        let mut timeline = Vec::new();
-        for (session, t) in transcripts.iter().enumerate() {
-            if t.started().is_none()
-                && let Some(r) = t.records.first()
-            {
-                timeline.push(Entry {
-                    at_ms: r.t.saturating_sub(first),
-                    session,
-                    event: BackendEvent::Started { pid: None },
-                });
-            }
-            // A clock that stepped back never reorders a session's own records.
-            let mut at_ms = 0;
-            for r in &t.records {
-                at_ms = r.t.saturating_sub(first).max(at_ms);
-                if let Some(event) = event_of(&r.kind) {
-                    timeline.push(Entry {
-                        at_ms,
-                        session,
-                        event,
-                    });
-                }
-            }
+    /// as `max_gap`. Every record is read once here (so a bad one is reported before the
+    /// replay starts, and the clock knows the length), then again as it plays: memory stays
+    /// in proportion to one record per transcript, whatever their size.
+    pub fn new(
+        transcripts: &[Transcript],
+        clock: Clock,
+        max_gap: Option<Duration>,
+    ) -> Result<Player, String> {
+        let mut total = 0;
+        for next in Merge::open(transcripts, max_gap)? {
+            total = next?.0.at_ms;
         }
-        // Stable: records of one transcript keep their order.
-        timeline.sort_by_key(|e| e.at_ms);
-        if let Some(max) = max_gap {
-            let max = max.as_millis() as u64;
-            let (mut previous, mut cut) = (0, 0);
-            for entry in &mut timeline {
-                let gap = entry.at_ms - previous;
-                previous = entry.at_ms;
-                cut += gap.saturating_sub(max);
-                entry.at_ms -= cut;
-            }
-        }
-        clock.with(|s| s.total_ms = timeline.last().map_or(0, |e| e.at_ms));
-        Player {
+        clock.with(|s| s.total_ms = total);
+        Ok(Player {
             clock,
-            timeline: Arc::new(timeline),
+            transcripts: Arc::new(transcripts.to_vec()),
+            max_gap,
             names: Arc::new(transcripts.iter().map(|t| t.name.clone()).collect()),
             sinks: Arc::new(Mutex::new(HashMap::new())),
+        })
+    }
+}
+
+/// The records of several transcripts merged into one timeline, read as they are taken:
+/// ordered by time (a session's own records never reordered, even where its clock stepped
+/// back), ties in the order the transcripts were given, long pauses cut to the max gap.
+/// Each entry comes with whether it is its session's last.
+struct Merge {
+    sources: Vec<Source>,
+    first: u64,
+    max_gap: Option<u64>,
+    previous: u64,
+    cut: u64,
+}
+
+struct Source {
+    records: Option<crate::history::reader::Records>,
+    /// The next entry, looked at ahead.
+    next: Option<Entry>,
+    /// An entry read ahead of the synthetic start that goes before it.
+    stash: Option<Entry>,
+    at_ms: u64,
+    /// A transcript without a `started` record starts at its first record.
+    needs_start: bool,
+}
+
+impl Merge {
+    fn open(transcripts: &[Transcript], max_gap: Option<Duration>) -> Result<Merge, String> {
+        let first = transcripts
+            .iter()
+            .filter_map(Transcript::first_t)
+            .min()
+            .unwrap_or(0);
+        let mut sources = Vec::new();
+        for t in transcripts {
+            sources.push(Source {
+                records: Some(t.records()?),
+                next: None,
+                stash: None,
+                at_ms: 0,
+                needs_start: t.started().is_none(),
+            });
         }
+        let mut merge = Merge {
+            sources,
+            first,
+            max_gap: max_gap.map(|g| g.as_millis() as u64),
+            previous: 0,
+            cut: 0,
+        };
+        for index in 0..merge.sources.len() {
+            merge.refill(index)?;
+        }
+        Ok(merge)
+    }
+
+    /// Looks one entry ahead in source `index`.
+    fn refill(&mut self, index: usize) -> Result<(), String> {
+        let first = self.first;
+        let source = &mut self.sources[index];
+        source.next = source.stash.take();
+        if source.next.is_some() {
+            return Ok(());
+        }
+        while let Some(records) = source.records.as_mut() {
+            let Some(record) = records.next() else {
+                source.records = None;
+                break;
+            };
+            let record = record?;
+            source.at_ms = record.t.saturating_sub(first).max(source.at_ms);
+            let at_ms = source.at_ms;
+            let start = std::mem::take(&mut source.needs_start).then_some(Entry {
+                at_ms,
+                session: index,
+                event: BackendEvent::Started { pid: None },
+            });
+            let entry = event_of(&record.kind).map(|event| Entry {
+                at_ms,
+                session: index,
+                event,
+            });
+            match (start, entry) {
+                (Some(start), entry) => {
+                    source.next = Some(start);
+                    source.stash = entry;
+                    break;
+                }
+                (None, Some(entry)) => {
+                    source.next = Some(entry);
+                    break;
+                }
+                (None, None) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Iterator for Merge {
+    type Item = Result<(Entry, bool), String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let index = (0..self.sources.len())
+            .filter_map(|i| self.sources[i].next.as_ref().map(|n| (n.at_ms, i)))
+            .min()?
+            .1;
+        let mut entry = self.sources[index].next.take()?;
+        if let Err(err) = self.refill(index) {
+            return Some(Err(err));
+        }
+        let last = self.sources[index].next.is_none();
+        let gap = entry.at_ms.saturating_sub(self.previous);
+        self.previous = self.previous.max(entry.at_ms);
+        if let Some(max) = self.max_gap {
+            self.cut += gap.saturating_sub(max);
+        }
+        entry.at_ms = entry.at_ms.saturating_sub(self.cut);
+        Some(Ok((entry, last)))
     }
 }
 
@@ -198,13 +288,14 @@ impl Backend for Player {
             sinks.len() == self.names.len()
         };
         if ready {
-            let (clock, timeline, names, sinks) = (
-                self.clock.clone(),
-                self.timeline.clone(),
-                self.names.clone(),
-                self.sinks.clone(),
-            );
-            tokio::spawn(play(clock, timeline, names, sinks));
+            let (clock, names, sinks) =
+                (self.clock.clone(), self.names.clone(), self.sinks.clone());
+            match Merge::open(&self.transcripts, self.max_gap) {
+                Ok(timeline) => {
+                    tokio::spawn(play(clock, timeline, names, sinks));
+                }
+                Err(err) => tracing::error!("replay: {err}"),
+            }
         }
     }
 }
@@ -219,18 +310,21 @@ enum Wait {
 /// Plays the timeline on the clock.
 async fn play(
     clock: Clock,
-    timeline: Arc<Vec<Entry>>,
+    timeline: Merge,
     names: Arc<Vec<String>>,
     sinks: Arc<Mutex<HashMap<usize, EventSink>>>,
 ) {
-    let last_of: HashMap<usize, usize> = timeline
-        .iter()
-        .enumerate()
-        .map(|(i, e)| (e.session, i))
-        .collect();
     // Whether the step being played has played something yet.
     let mut step_played = false;
-    for (index, entry) in timeline.iter().enumerate() {
+    for next in timeline {
+        let (entry, last) = match next {
+            Ok(next) => next,
+            Err(err) => {
+                // The file changed since it was read at the start: the replay ends here.
+                tracing::error!("replay: {err}");
+                break;
+            }
+        };
         loop {
             let changed = clock.changed.notified();
             let wait = clock.with(|s| {
@@ -287,7 +381,6 @@ async fn play(
         if let Some(sink) = sink {
             sink.send(entry.event.clone()).await;
         }
-        let last = last_of.get(&entry.session) == Some(&index);
         clock.with(|s| {
             s.played(entry.at_ms);
             if let Some(name) = &s.step {

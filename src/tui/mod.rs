@@ -153,6 +153,15 @@ pub(crate) async fn in_terminal(
     }
 }
 
+/// Clears the screen and makes the next frame draw every cell (the screen is no longer what
+/// the last frame left). Not `Terminal::clear`, which asks the terminal where its cursor is
+/// and so waits forever on the input reader.
+fn redraw_all<B: Backend>(terminal: &mut Terminal<B>) {
+    terminal::clear_screen();
+    terminal.swap_buffers();
+    terminal.swap_buffers();
+}
+
 /// The event loop, generic over the terminal backend and the source of terminal events so
 /// that it runs the same on a real terminal and in tests. The bell and notifications (opt-in)
 /// go to `alerts` after the frame. Returns when the user quits or sandmux gets SIGTERM,
@@ -172,6 +181,8 @@ where
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut hup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut tstp = signal(SignalKind::from_raw(libc::SIGTSTP)).map_err(|e| e.to_string())?;
+    let mut cont = signal(SignalKind::from_raw(libc::SIGCONT)).map_err(|e| e.to_string())?;
     let mut dirty = true;
     // Activity ("working" turns "idle") changes with time alone: redraw once a second.
     let mut frames = 0u64;
@@ -217,6 +228,19 @@ where
             _ = term.recv() => app.quit = true,
             _ = hup.recv() => app.quit = true,
             _ = int.recv() => app.quit = true,
+            // Stopped from outside: the shell gets its terminal back, and this one is
+            // taken again (and drawn whole) when sandmux is continued.
+            _ = tstp.recv() => {
+                tracing::info!("SIGTSTP: giving the terminal back");
+                terminal::suspend();
+                tracing::info!("continued: taking the terminal again");
+                redraw_all(terminal);
+                dirty = true;
+            }
+            _ = cont.recv() => {
+                redraw_all(terminal);
+                dirty = true;
+            }
         }
     }
     Ok(())

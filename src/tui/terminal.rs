@@ -63,6 +63,33 @@ pub fn restore() {
     let _ = disable_raw_mode();
 }
 
+/// SIGTSTP (`kill -TSTP`, a shell's job control): gives the terminal back, stops, and on
+/// SIGCONT takes the terminal again (the caller redraws everything).
+pub fn suspend() {
+    restore();
+    // SAFETY: raise has no preconditions; SIGSTOP cannot be caught, so this returns once
+    // the process is continued.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+    let _ = enable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        EnableBracketedPaste,
+        crossterm::cursor::Hide
+    );
+}
+
+/// Clears the whole screen (errors ignored: a terminal that is gone is no reason to stop).
+pub fn clear_screen() {
+    let _ = execute!(
+        io::stdout(),
+        crossterm::terminal::Clear(crossterm::terminal::ClearType::All)
+    );
+}
+
 /// On a panic: restore the terminal first, log the panic, then let the default hook print it.
 fn install_panic_hook() {
     static ONCE: Once = Once::new();

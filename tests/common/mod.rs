@@ -5,6 +5,7 @@ pub mod agents;
 #[cfg(feature = "microsandbox")]
 pub mod sandbox;
 pub mod screen;
+pub mod serve;
 pub mod tmux;
 
 use std::path::{Path, PathBuf};

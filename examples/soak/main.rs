@@ -16,6 +16,11 @@
 //! back to back: `send`, then `wait` for `done TURN`. Once a second the sandmux process's
 //! RSS and open files are sampled.
 //!
+//! Hostile clients run alongside from the start to the end: a subscriber to every session
+//! that never reads, 180 waits that never match (on three connections that never read
+//! their answers), a client that never finishes its request line, and one that asks for a
+//! big `read` and never takes it. They must change nothing of the judgement below.
+//!
 //! At the end every transcript is checked against what its program wrote (same SHA-256,
 //! length and lines) and what was sent (byte for byte): so no line lost, duplicated or
 //! reordered, no torn record, no gap, and an `exited 0` record. RSS must be flat once every scrollback is full (the last third of the
@@ -30,6 +35,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod hostile;
+
+use hostile::hostile_clients;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -155,9 +163,14 @@ fn run(options: &Options) -> Result<(), Vec<String>> {
     let deadline = Instant::now() + Duration::from_secs(options.seconds);
     let stop = Arc::new(AtomicBool::new(false));
     let samples = Arc::new(Mutex::new(Vec::new()));
+    let mut problems_early = Vec::new();
     let sampler = {
         let (stop, samples, socket) = (stop.clone(), samples.clone(), socket.clone());
         std::thread::spawn(move || sample(pid, &socket, &stop, &samples))
+    };
+    let hostile = {
+        let (socket, sessions) = (socket.clone(), options.sessions);
+        std::thread::spawn(move || hostile_clients(&socket, sessions))
     };
     let drivers: Vec<_> = (0..options.sessions)
         .map(|i| {
@@ -178,8 +191,16 @@ fn run(options: &Options) -> Result<(), Vec<String>> {
         .collect();
     stop.store(true, Ordering::SeqCst);
     let _ = sampler.join();
+    let hostile = hostile.join().unwrap_or_default();
+    if hostile.len() < 6 {
+        problems_early.push(format!(
+            "only {} of 6 hostile clients connected",
+            hostile.len()
+        ));
+    }
+    drop(hostile);
 
-    let mut problems = Vec::new();
+    let mut problems = problems_early;
     let _ = Client::connect(&socket).and_then(|mut c| c.call(json!({"op": "stop"})));
     match wait_exit(&mut server, Duration::from_secs(30)) {
         Some(0) => {}
