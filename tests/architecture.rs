@@ -130,5 +130,8 @@ fn every_bound_of_the_source_is_in_the_table_of_bounds() {
             }
         }
     }
-    assert!(missing.is_empty(), "add these to docs/bounds.md: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "add these to docs/bounds.md: {missing:?}"
+    );
 }
