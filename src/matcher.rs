@@ -119,6 +119,19 @@ impl Pattern {
         Ok(Pattern::Regex(regex))
     }
 
+    /// The names of the regex's named groups (what an `expect` with it binds), from the one
+    /// compiled regex: a literal regex has none and costs no compile.
+    pub fn capture_names(&self) -> Vec<String> {
+        match self {
+            Pattern::Regex(regex) => regex
+                .capture_names()
+                .flatten()
+                .map(str::to_string)
+                .collect(),
+            Pattern::Literal(_) | Pattern::LiteralRegex(_) => Vec::new(),
+        }
+    }
+
     /// The regex as written, for a regex pattern.
     pub fn regex_source(&self) -> Option<&str> {
         match self {

@@ -362,13 +362,7 @@ fn finish(
         StepKind::Expect { pattern, .. } => match (&template, pattern) {
             (Some(source), _) => (vars::uses(source.as_bytes(), bound), Vec::new()),
             (None, Pattern::Literal(bytes)) => (vars::uses(bytes, bound), Vec::new()),
-            (None, pattern) => (
-                Vec::new(),
-                pattern
-                    .regex_source()
-                    .map(vars::captured)
-                    .unwrap_or_default(),
-            ),
+            (None, pattern) => (Vec::new(), pattern.capture_names()),
         },
         _ => (Vec::new(), Vec::new()),
     };

@@ -105,13 +105,6 @@ pub fn with_values(why: String, uses: &[String], values: &HashMap<String, String
     format!("{why} (with {})", known.join(", "))
 }
 
-/// The names of a regex's named groups (what an `expect` with it binds).
-pub fn captured(source: &str) -> Vec<String> {
-    regex::bytes::Regex::new(source)
-        .map(|r| r.capture_names().flatten().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 /// Every `${NAME}` in `text` (NAME: a letter or `_`, then letters, digits, `_`), with its
 /// byte range.
 fn references(text: &[u8]) -> Vec<(usize, usize, &str)> {
@@ -158,6 +151,9 @@ mod tests {
 
     #[test]
     fn a_regex_names_what_it_captures() {
-        assert_eq!(captured(r"id=(?<id>\w+) (?P<n>\d+) (\d)"), vec!["id", "n"]);
+        let pattern = crate::matcher::Pattern::regex(r"id=(?<id>\w+) (?P<n>\d+) (\d)").unwrap();
+        assert_eq!(pattern.capture_names(), vec!["id", "n"]);
+        let literal = crate::matcher::Pattern::regex(r"^ack:t5$").unwrap();
+        assert!(literal.capture_names().is_empty());
     }
 }
