@@ -24,8 +24,10 @@ A script is one step a line; `#` starts a comment line:
   close echo                           close its stdin (EOF)
   wait echo exit 0                     wait for it to end and check its exit code
 
-Exit status: 0 every step passed, 1 a step failed, 2 the script, config or command line
-is invalid, 128+N when sandmux was stopped by signal N.
+Exit status: 0 every step passed, 1 a step failed or a transcript differs from its golden
+one, 2 the script, config or command line is invalid, 3 every step passed but a transcript
+is incomplete, 128+N when sandmux was stopped by signal N. A suite (several scripts or a
+directory) gives the worst of its scripts' statuses, in that order: 128+N, 2, 1, 3.
 
 Examples:
   sandmux run assets/turns.smx
@@ -33,6 +35,9 @@ Examples:
   sandmux run test.smx --report json | jq .steps
   sandmux run test.smx --golden golden/ --update   write the golden transcripts
   sandmux run test.smx --golden golden/            compare with them
+  sandmux run tests/ -j 4 --junit junit.xml          a suite: every tests/**/*.smx
+  sandmux run tests/ --filter agents/ --skip /slow/ --fail-fast
+  sandmux run tests/ --shard 2/3 --report json > shard-2.json
 
 A regex's named groups bind variables for later steps:
   expect srv /id=(?<id>\\w+)/
@@ -62,7 +67,8 @@ pub struct SessionArgs {
     #[arg(short = 's', long = "session", value_name = "NAME=COMMAND")]
     pub sessions: Vec<String>,
 
-    /// Write DIR/NAME.jsonl transcripts of every session.
+    /// Write DIR/NAME.jsonl transcripts of every session (DIR/SCRIPT-PATH/NAME.jsonl in a
+    /// suite: the script's path below where it was found, without `.smx`).
     #[arg(long, value_name = "DIR")]
     pub transcript_dir: Option<PathBuf>,
 
@@ -165,6 +171,9 @@ pub enum CommandLine {
     /// Compare two transcripts of the same script turn by turn.
     #[command(after_help = DIFF_EXAMPLES)]
     Diff(DiffArgs),
+    /// Work with reports of `sandmux run`: merge the reports of a suite's shards.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Example:\n  sandmux completions bash > ~/.local/share/bash-completion/completions/sandmux"
@@ -175,18 +184,66 @@ pub enum CommandLine {
     },
 }
 
+/// `sandmux report ...`.
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// Merge reports of the shards of a suite (all JUnit or all JSON) into one, with the
+    /// totals and the verdict worked out again.
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge {
+        /// The reports (`--junit FILE` or `--report json` output of `sandmux run`).
+        #[arg(required = true, value_name = "REPORT")]
+        reports: Vec<PathBuf>,
+        /// Write the merged report to FILE instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+const MERGE_EXAMPLES: &str = "\
+A script found in two reports, or a shard (K/N in the JSON reports) with no report, is
+named in a WARNING on stderr. Exit status: 0 merged, 1 it could not be written, 2 bad input.
+
+Examples:
+  sandmux report merge shard-*/junit.xml -o junit.xml
+  sandmux report merge shard-1.json shard-2.json shard-3.json > report.json";
+
 /// Options of `sandmux run`.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// The script to run.
-    #[arg(value_name = "SCRIPT")]
-    pub script: PathBuf,
+    /// The scripts: files, or directories of `*.smx` files (recursively, in sorted order).
+    /// Several make a suite: each script has its own sessions, variables and transcripts.
+    #[arg(value_name = "SCRIPT|DIR", required = true)]
+    pub scripts: Vec<PathBuf>,
+
+    /// Run this many scripts at once (default: the number of CPUs).
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Stop at the first script that fails: the scripts still running are stopped (their
+    /// sessions ended) and the rest are skipped.
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Run only the scripts whose path holds SUBSTRING or matches /REGEX/ (repeatable: any).
+    #[arg(long, value_name = "SUBSTRING|/REGEX/")]
+    pub filter: Vec<String>,
+
+    /// Leave out the scripts whose path holds SUBSTRING or matches /REGEX/ (repeatable).
+    #[arg(long, value_name = "SUBSTRING|/REGEX/")]
+    pub skip: Vec<String>,
+
+    /// Run the K-th of N slices of the selected scripts: N machines with 1/N .. N/N run each
+    /// script once (merge their reports with `sandmux report merge`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<String>,
 
     /// Config file whose sessions start when the script starts.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Write DIR/NAME.jsonl transcripts of every session.
+    /// Write DIR/NAME.jsonl transcripts of every session (DIR/SCRIPT-PATH/NAME.jsonl in a
+    /// suite: the script's path below where it was found, without `.smx`).
     #[arg(long, value_name = "DIR")]
     pub transcript_dir: Option<PathBuf>,
 
@@ -206,8 +263,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
 
-    /// Compare each session's transcript with DIR/NAME.jsonl (as `sandmux diff` does); a
-    /// divergence fails the run.
+    /// Compare each session's transcript with DIR/NAME.jsonl (DIR/SCRIPT-PATH/NAME.jsonl in
+    /// a suite), as `sandmux diff` does; a divergence fails the script.
     #[arg(long, value_name = "DIR")]
     pub golden: Option<PathBuf>,
 

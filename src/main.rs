@@ -61,6 +61,9 @@ fn main() {
                 sandmux::serve::run(args, interrupt).await
             })
         }
+        Some(CommandLine::Report(sandmux::cli::ReportCommand::Merge { reports, output })) => {
+            sandmux::headless::merge::run(&reports, output.as_deref())
+        }
         Some(CommandLine::Diff(args)) => sandmux::history::diff::run(&args),
         Some(CommandLine::Replay(args)) => runtime.block_on(sandmux::tui::replay::run(args)),
         Some(CommandLine::Ctl(args)) => runtime.block_on(sandmux::control::client::run(args)),

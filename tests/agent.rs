@@ -53,10 +53,12 @@ fn fifty_turns_with_turn_and_expect_json() {
     assert!(report["turns"]["cost_usd"].as_f64().unwrap() > 0.0);
     assert!(stderr(&out).contains("40 turns, $"), "{}", stderr(&out));
     let junit = std::fs::read_to_string(fx.path("junit.xml")).unwrap();
-    assert_eq!(junit.matches("<property name=\"cost_usd\"").count(), 40);
-    assert_eq!(
-        junit.matches("<property name=\"turn_duration_ms\"").count(),
-        40
+    // Each turn's numbers are the script's properties, named by the turn's line.
+    assert_eq!(junit.matches(" cost_usd\" value=").count(), 40);
+    assert_eq!(junit.matches(" turn_duration_ms\" value=").count(), 40);
+    assert!(
+        junit.contains("<property name=\"line 2 cost_usd\""),
+        "{junit}"
     );
     // Every turn's input went through as one stream-json line.
     let records = transcript(&fx.path("logs/agent.jsonl"));

@@ -176,7 +176,12 @@ fn update_then_golden_passes_and_a_changed_reply_fails_the_run() {
         ),
         "{err}"
     );
-    assert!(err.contains("1 of 2 transcripts differ"), "{err}");
+    assert!(
+        err.contains("FAIL ")
+            && err.contains("t.smx: 14 passed, 0 failed, 0 skipped")
+            && err.contains("; 1 golden transcript differs"),
+        "{err}"
+    );
     let report: serde_json::Value = serde_json::from_str(&stdout(&fail)).unwrap();
     assert_eq!(report["exit_code"], 1);
     assert_eq!(report["golden"][0]["divergence"]["turn"], 2);
@@ -223,4 +228,76 @@ fn a_bad_transcript_is_named_with_its_line() {
     );
     let out = diff(&fx, "b.jsonl", "b.jsonl", &["--ignore", "a b"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// One verdict everywhere (#20): the exit status, the summary line, `--report json` and the
+/// JUnit file agree on a golden mismatch.
+const VERDICT_SCRIPT: &str = "\
+session echo: sh -c 'while read l; do if [ -n \"$BREAK\" ]; then echo broken; else echo \"ack:$l\"; fi; done'
+send echo one
+expect echo stdout /^(ack:one|broken)$/
+close echo
+wait echo exit 0
+";
+
+#[test]
+fn a_golden_mismatch_fails_in_the_summary_the_json_and_the_junit_report() {
+    let fx = Fixture::new();
+    let update = run(
+        &fx,
+        VERDICT_SCRIPT,
+        &["--golden", "golden", "--update"],
+        false,
+    );
+    assert_eq!(update.status.code(), Some(0), "{}", stderr(&update));
+
+    let out = run(
+        &fx,
+        VERDICT_SCRIPT,
+        &["--golden", "golden", "--report", "json", "--junit", "j.xml"],
+        true,
+    );
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        !err.contains("PASS"),
+        "a failed run must not say PASS:\n{err}"
+    );
+    assert!(err.contains("FAIL "), "{err}");
+    assert!(err.contains("GOLDEN FAIL echo"), "{err}");
+
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(report["status"], "failed", "{report}");
+    assert_eq!(report["exit_code"], 1);
+    assert_eq!(report["golden"][0]["status"], "differs");
+
+    let xml = std::fs::read_to_string(fx.path("j.xml")).unwrap();
+    assert!(
+        xml.contains("<testsuites name=\"sandmux\" tests=\"6\" failures=\"1\""),
+        "{xml}"
+    );
+    let golden_case = xml
+        .lines()
+        .position(|l| l.contains("<testcase") && l.contains("name=\"golden echo.jsonl\""))
+        .unwrap_or_else(|| panic!("no golden test case:\n{xml}"));
+    let rest: String = xml.lines().skip(golden_case).take(12).collect();
+    assert!(rest.contains("<failure message="), "{xml}");
+    assert!(
+        rest.contains("broken"),
+        "the diff is in the failure:\n{xml}"
+    );
+
+    let same = run(
+        &fx,
+        VERDICT_SCRIPT,
+        &["--golden", "golden", "--report", "json", "--junit", "j.xml"],
+        false,
+    );
+    assert_eq!(same.status.code(), Some(0), "{}", stderr(&same));
+    assert!(stderr(&same).contains("PASS "));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&same)).unwrap();
+    assert_eq!(report["status"], "passed");
+    let xml = std::fs::read_to_string(fx.path("j.xml")).unwrap();
+    assert!(xml.contains("failures=\"0\""), "{xml}");
+    assert!(xml.contains("name=\"golden echo.jsonl\""), "{xml}");
 }

@@ -23,6 +23,7 @@ fn run_args(fx: &Fixture, args: &[&str]) -> std::process::Output {
 fn endless_and_special_files_are_refused_at_once_with_one_sentence() {
     let fx = Fixture::new();
     fx.write("t.smx", "session a: true\n");
+    fx.mkdir("empty");
     for (args, said) in [
         (
             vec!["run", "/dev/zero"],
@@ -40,7 +41,10 @@ fn endless_and_special_files_are_refused_at_once_with_one_sentence() {
             vec!["replay", "/dev/zero"],
             "the transcript /dev/zero is a device",
         ),
-        (vec!["run", "."], "the script . is a directory"),
+        (
+            vec!["run", "empty"],
+            "there are no scripts (*.smx) in empty",
+        ),
     ] {
         let started = Instant::now();
         let out = run_args(&fx, &args);

@@ -37,8 +37,8 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         let result = script::run(job, &shared, interrupt, cancel).await;
         return finish_one(&args, &result);
     }
-    let filters = filters(&args.filter, "--filter");
-    let skips = filters(&args.skip, "--skip");
+    let filters = parse_filters(&args.filter, "--filter");
+    let skips = parse_filters(&args.skip, "--skip");
     let (filters, skips) = match (filters, skips) {
         (Ok(f), Ok(s)) => (f, s),
         (Err(message), _) | (_, Err(message)) => {
@@ -53,8 +53,8 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
         return EXIT_INVALID;
     }
     crate::say!(
-        "Running {} scripts, {} at a time{}",
-        selection.jobs.len(),
+        "Running {}, {} at a time{}",
+        plural(selection.jobs.len(), "script"),
         options.jobs.min(selection.jobs.len().max(1)),
         match options.shard {
             Some(shard) => format!(" (shard {shard} of {found} found)"),
@@ -74,7 +74,16 @@ pub async fn run(args: RunArgs, interrupt: watch::Receiver<Option<i32>>) -> i32 
     code
 }
 
-fn filters(texts: &[String], flag: &str) -> Result<Vec<Filter>, String> {
+/// `1 script`, `2 scripts`.
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("{n} {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+fn parse_filters(texts: &[String], flag: &str) -> Result<Vec<Filter>, String> {
     texts.iter().map(|t| Filter::parse(flag, t)).collect()
 }
 
@@ -104,8 +113,7 @@ fn prepare(args: &RunArgs) -> Result<(select::Selection, Shared, suite::Options)
             "sandmux: --socket serves one script's sessions: run a lone script with it".into(),
         );
     }
-    if !selection.suite && (shard.is_some() || !args.filter.is_empty() || !args.skip.is_empty())
-    {
+    if !selection.suite && (shard.is_some() || !args.filter.is_empty() || !args.skip.is_empty()) {
         return Err(
             "sandmux: --filter, --skip and --shard choose among several scripts or a directory of them"
                 .into(),

@@ -15,8 +15,10 @@ pub struct Outcome {
     pub session: String,
     /// `same`, `differs`, `missing`, `updated` or `error`.
     pub status: &'static str,
-    /// What to tell: the divergence, or why nothing could be compared.
+    /// What to tell: the divergence, or why nothing could be compared (plain text).
     pub message: Option<String>,
+    /// The message as shown on a terminal (in colour where asked for).
+    pub shown: Option<String>,
     /// The divergence as JSON (as `sandmux diff --json` gives it).
     pub divergence: Option<Value>,
 }
@@ -74,6 +76,7 @@ pub fn check(
             let outcome = |status, message: Option<String>, divergence| Outcome {
                 session: session.clone(),
                 status,
+                shown: message.clone(),
                 message,
                 divergence,
             };
@@ -114,11 +117,10 @@ pub fn check(
             };
             match comparison.divergence {
                 None => outcome("same", None, None),
-                Some(_) => outcome(
-                    "differs",
-                    Some(comparison.text(colour)),
-                    Some(comparison.json()),
-                ),
+                Some(_) => Outcome {
+                    shown: Some(comparison.text(colour)),
+                    ..outcome("differs", Some(comparison.text(false)), Some(comparison.json()))
+                },
             }
         })
         .collect()

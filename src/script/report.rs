@@ -10,15 +10,61 @@ use crate::engine::{Engine, SessionState};
 /// Exit status when every step passed but a transcript could not be written in full.
 pub const EXIT_TRANSCRIPT_INCOMPLETE: i32 = 3;
 
-/// The process exit status for a run: 0 passed, 1 a step failed, 3 every step passed but a
-/// transcript is incomplete, 128+N for signal N.
-pub fn exit_code(outcome: &RunOutcome) -> i32 {
-    match outcome.end {
-        RunEnd::Passed if outcome.transcript_incomplete => EXIT_TRANSCRIPT_INCOMPLETE,
-        RunEnd::Passed => 0,
-        RunEnd::Failed => 1,
-        RunEnd::Interrupted(signal) => 128 + signal,
+/// The verdict of a run, the same in the exit status, the summary line and every report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    /// A step failed or a transcript differs from its golden one.
+    Failed,
+    /// Every step passed but a transcript could not be written in full: a failure too.
+    Incomplete,
+    Interrupted(i32),
+}
+
+impl Verdict {
+    pub fn of(outcome: &RunOutcome) -> Verdict {
+        match outcome.end {
+            RunEnd::Interrupted(signal) => Verdict::Interrupted(signal),
+            RunEnd::Failed => Verdict::Failed,
+            RunEnd::Passed if outcome.golden_failed > 0 => Verdict::Failed,
+            RunEnd::Passed if outcome.transcript_incomplete => Verdict::Incomplete,
+            RunEnd::Passed => Verdict::Passed,
+        }
     }
+
+    /// `passed`, `failed` or `interrupted`, as the JSON report says it.
+    pub fn status(self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed | Verdict::Incomplete => "failed",
+            Verdict::Interrupted(_) => "interrupted",
+        }
+    }
+
+    /// The word of the summary line.
+    pub fn word(self) -> &'static str {
+        match self {
+            Verdict::Passed => "PASS",
+            Verdict::Failed | Verdict::Incomplete => "FAIL",
+            Verdict::Interrupted(_) => "INTERRUPTED",
+        }
+    }
+
+    /// 0 passed, 1 failed, 3 every step passed but a transcript is incomplete, 128+N for
+    /// signal N.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Passed => 0,
+            Verdict::Failed => 1,
+            Verdict::Incomplete => EXIT_TRANSCRIPT_INCOMPLETE,
+            Verdict::Interrupted(signal) => 128 + signal,
+        }
+    }
+}
+
+/// The process exit status for a run (see [`Verdict::exit_code`]).
+pub fn exit_code(outcome: &RunOutcome) -> i32 {
+    Verdict::of(outcome).exit_code()
 }
 
 /// `FILE:LINE: <the step>: <why>` followed by the session's last lines, tagged.
@@ -56,11 +102,7 @@ pub fn progress_line(step: &StepOutcome) -> String {
 /// The closing summary line: `PASS script: 12 passed, 0 failed, 0 skipped (0.35s)`.
 pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
     let count = |status| outcome.steps.iter().filter(|s| s.status == status).count();
-    let word = match outcome.end {
-        RunEnd::Passed => "PASS",
-        RunEnd::Failed => "FAIL",
-        RunEnd::Interrupted(_) => "INTERRUPTED",
-    };
+    let word = Verdict::of(outcome).word();
     let turns: Vec<_> = outcome
         .steps
         .iter()
@@ -76,11 +118,18 @@ pub fn summary_line(script: &str, outcome: &RunOutcome) -> String {
             }
         }
     };
-    let incomplete = if outcome.transcript_incomplete {
-        "; TRANSCRIPTS INCOMPLETE"
-    } else {
-        ""
-    };
+    let mut incomplete = String::new();
+    if outcome.golden_failed > 0 {
+        let plural = if outcome.golden_failed == 1 {
+            " differs"
+        } else {
+            "s differ"
+        };
+        incomplete = format!("; {} golden transcript{plural}", outcome.golden_failed);
+    }
+    if outcome.transcript_incomplete {
+        incomplete.push_str("; TRANSCRIPTS INCOMPLETE");
+    }
     format!(
         "{word} {script}: {} passed, {} failed, {} skipped ({}{turn_note}){incomplete}",
         count(StepStatus::Passed),
@@ -119,7 +168,7 @@ fn turn_json(step: &StepOutcome) -> Value {
     }
 }
 
-fn ms(d: std::time::Duration) -> f64 {
+pub fn ms(d: std::time::Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
@@ -189,11 +238,7 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
     });
     json!({
         "script": script,
-        "status": match outcome.end {
-            RunEnd::Passed => "passed",
-            RunEnd::Failed => "failed",
-            RunEnd::Interrupted(_) => "interrupted",
-        },
+        "status": Verdict::of(outcome).status(),
         "exit_code": exit_code(outcome),
         "transcript_incomplete": outcome.transcript_incomplete,
         "duration_ms": ms(outcome.duration),
@@ -201,101 +246,6 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
         "turns": turn_summary,
         "sessions": sessions,
     })
-}
-
-/// JUnit XML with one test case per step.
-pub fn junit_report(script: &str, outcome: &RunOutcome) -> String {
-    let count = |status| outcome.steps.iter().filter(|s| s.status == status).count();
-    let (failures, skipped) = (count(StepStatus::Failed), count(StepStatus::Skipped));
-    let total = outcome.steps.len();
-    let time = outcome.duration.as_secs_f64();
-    let name = xml_escape(script);
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"sandmux\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
-    );
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{name}\" tests=\"{total}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\" time=\"{time:.3}\">"
-    );
-    if outcome.transcript_incomplete {
-        out.push_str("    <properties><property name=\"transcript_incomplete\" value=\"true\"/></properties>\n");
-    }
-    for step in &outcome.steps {
-        let case = xml_escape(&format!("line {}: {}", step.line, step.text));
-        let t = step.duration.as_secs_f64();
-        let properties = turn_properties(step);
-        match step.status {
-            StepStatus::Passed if properties.is_empty() => {
-                let _ = writeln!(
-                    out,
-                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\"/>"
-                );
-            }
-            StepStatus::Passed => {
-                let _ = writeln!(
-                    out,
-                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\">{properties}</testcase>"
-                );
-            }
-            StepStatus::Skipped => {
-                let _ = writeln!(
-                    out,
-                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"0.000\"><skipped message=\"an earlier step failed\"/></testcase>"
-                );
-            }
-            StepStatus::Failed => {
-                let message = xml_escape(step.error.as_deref().unwrap_or("failed"));
-                let body = xml_escape(&failure_text(script, step));
-                let _ = writeln!(
-                    out,
-                    "    <testcase classname=\"{name}\" name=\"{case}\" time=\"{t:.3}\">{properties}\n      <failure message=\"{message}\" type=\"StepFailed\">{body}</failure>\n    </testcase>"
-                );
-            }
-        }
-    }
-    out.push_str("  </testsuite>\n</testsuites>\n");
-    out
-}
-
-/// `<properties>` with a turn's duration and cost, for test reporters that show them.
-fn turn_properties(step: &StepOutcome) -> String {
-    let Some(turn) = &step.turn else {
-        return String::new();
-    };
-    let mut props = format!(
-        "<properties><property name=\"turn_duration_ms\" value=\"{:.3}\"/>",
-        ms(step.duration)
-    );
-    if let Some(cost) = turn.cost_usd {
-        let _ = write!(props, "<property name=\"cost_usd\" value=\"{cost}\"/>");
-    }
-    if let Some(n) = turn.num_turns {
-        let _ = write!(props, "<property name=\"num_turns\" value=\"{n}\"/>");
-    }
-    props.push_str("</properties>");
-    props
-}
-
-/// Escapes text for XML attributes and content, dropping characters XML 1.0 cannot hold.
-pub fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -338,18 +288,8 @@ mod tests {
             end: RunEnd::Failed,
             duration: Duration::from_millis(6),
             transcript_incomplete: false,
+            golden_failed: 0,
         }
-    }
-
-    #[test]
-    fn junit_has_one_case_per_step_and_escapes_text() {
-        let xml = junit_report("t.smx", &outcome());
-        assert_eq!(xml.matches("<testcase ").count(), 3);
-        assert!(xml.contains("tests=\"3\" failures=\"1\" errors=\"0\" skipped=\"1\""));
-        assert!(xml.contains("send a &lt;hi&gt;"));
-        assert!(xml.contains("<failure message=\"no match within 5ms\""));
-        assert!(xml.contains("stderr| oops\\x01"));
-        assert!(!xml.contains('\u{1}'));
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct RunOutcome {
     pub duration: Duration,
     /// A transcript could not be written in full (set by the caller once sessions ended).
     pub transcript_incomplete: bool,
+    /// How many transcripts differ from their golden ones (set by the caller with --golden).
+    pub golden_failed: usize,
 }
 
 /// Per-run state of the sessions the script drives.
@@ -228,6 +230,7 @@ impl<'e> Runner<'e> {
             end,
             duration: started.elapsed(),
             transcript_incomplete: false,
+            golden_failed: 0,
         }
     }
 

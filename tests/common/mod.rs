@@ -28,6 +28,12 @@ impl Fixture {
         self.dir.path().join(name)
     }
 
+    pub fn mkdir(&self, name: &str) -> PathBuf {
+        let path = self.path(name);
+        std::fs::create_dir_all(&path).expect("make a fixture directory");
+        path
+    }
+
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).expect("write fixture");
