@@ -30,8 +30,10 @@ fn a_tui_whose_terminal_goes_away_leaves_cleanly() {
     let fx = Fixture::new();
     let tmux = Tmux::new("gone");
     let log = fx.path("tui.log");
+    // A sleep of its own (other tests may run `sleep 300` at the same time).
+    let sleep = format!("sleep 30{}.5", std::process::id() % 1000);
     tmux.start(
-        &format!("--log-file {} -s a=cat -s 'b=sleep 300'", log.display()),
+        &format!("--log-file {} -s a=cat -s 'b={sleep}'", log.display()),
         80,
         20,
     );
@@ -63,7 +65,7 @@ fn a_tui_whose_terminal_goes_away_leaves_cleanly() {
         eventually(Duration::from_secs(5), || std::process::Command::new(
             "pgrep"
         )
-        .args(["-f", "^sleep 300$"])
+        .args(["-f", &format!("^{sleep}$")])
         .output()
         .is_ok_and(|o| o.stdout.is_empty())),
         "its sessions ended with it"

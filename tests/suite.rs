@@ -496,3 +496,47 @@ fn a_lone_script_in_a_directory_keeps_its_files_below_its_path() {
         stderr(&lone)
     );
 }
+
+#[test]
+fn sigint_stops_a_suite_and_every_report_says_interrupted() {
+    let fx = Fixture::new();
+    fx.mkdir("sig");
+    let marker = format!("41{}.5", std::process::id() % 1000);
+    for name in ["a", "b", "c", "d"] {
+        fx.write(
+            &format!("sig/{name}.smx"),
+            &format!("session s: sleep {marker}\nexpect s stdout \"never\" within 60s\n"),
+        );
+    }
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("sandmux"))
+        .current_dir(fx.dir.path())
+        .args(["run", "sig", "-j", "2", "--report", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let running = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output()
+            .unwrap()
+            .stdout
+    };
+    assert!(common::eventually(Duration::from_secs(20), || running()
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count()
+        == 2));
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("4 scripts: 0 passed, 0 failed, 2 skipped, 2 interrupted"),
+        "{err}"
+    );
+    let report = json(&out);
+    assert_eq!(report["status"], "interrupted");
+    assert_eq!(report["interrupted"], 2);
+    assert!(running().is_empty(), "sessions left behind");
+}

@@ -169,6 +169,9 @@ pub fn failure_details(result: &ScriptResult) -> String {
 pub struct Counts {
     pub passed: usize,
     pub failed: usize,
+    /// Cut short by a signal to sandmux.
+    pub interrupted: usize,
+    /// Never run to their end: stopped by --fail-fast or a signal before they started.
     pub skipped: usize,
 }
 
@@ -178,10 +181,15 @@ pub fn counts(results: &[ScriptResult]) -> Counts {
         .filter(|r| r.fate() == Fate::Ran(Verdict::Passed))
         .count();
     let failed = results.iter().filter(|r| r.failed()).count();
+    let interrupted = results
+        .iter()
+        .filter(|r| matches!(r.fate(), Fate::Ran(Verdict::Interrupted(_))))
+        .count();
     Counts {
         passed,
         failed,
-        skipped: results.len() - passed - failed,
+        interrupted,
+        skipped: results.len() - passed - failed - interrupted,
     }
 }
 
@@ -249,12 +257,16 @@ pub fn print_summary(suite: &SuiteResult, selection: &Selection, options: &Optio
         "FAIL"
     };
     crate::say!(
-        "\n{word:>8} [{:>8.3}s] {}: {} passed, {} failed, {} skipped{notes}",
+        "\n{word:>8} [{:>8.3}s] {}: {} passed, {} failed, {} skipped{}{notes}",
         suite.duration.as_secs_f64(),
         super::plural(suite.results.len(), "script"),
         c.passed,
         c.failed,
-        c.skipped
+        c.skipped,
+        match c.interrupted {
+            0 => String::new(),
+            n => format!(", {n} interrupted"),
+        }
     );
     let mut ran: Vec<&ScriptResult> = suite.results.iter().filter(|r| !r.cancelled).collect();
     ran.sort_by_key(|r| std::cmp::Reverse(r.outcome.duration));
@@ -296,6 +308,7 @@ pub fn suite_json(suite: &SuiteResult, selection: &Selection, options: &Options)
         "passed": c.passed,
         "failed": c.failed,
         "skipped": c.skipped,
+        "interrupted": c.interrupted,
         "filtered_out": selection.filtered_out,
         "shard": options.shard.map(|s| s.to_string()),
         "jobs": options.jobs,
