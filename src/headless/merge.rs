@@ -306,18 +306,18 @@ fn merge_json(texts: &[(&Path, String)]) -> Result<(String, String, Vec<String>)
         "duration_ms": duration,
         "scripts_total": scripts.len(),
         "passed": passed,
-        "failed": failed + interrupted,
+        "failed": failed,
         "skipped": skipped,
+        "interrupted": interrupted,
         "filtered_out": filtered_out,
         "shard": Value::Null,
         "merged_from": texts.iter().map(|(p, _)| p.display().to_string()).collect::<Vec<_>>(),
         "scripts": scripts,
     });
     let summary = format!(
-        "merged {} reports: {} scripts: {passed} passed, {} failed, {skipped} skipped ({overall})",
+        "merged {} reports: {} scripts: {passed} passed, {failed} failed, {skipped} skipped, {interrupted} interrupted ({overall})",
         texts.len(),
         merged["scripts_total"],
-        failed + interrupted
     );
     Ok((merged.to_string(), summary, warnings))
 }
