@@ -251,7 +251,8 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub report: Option<ReportFormat>,
 
-    /// Write a JUnit XML report (one test case per step) to FILE.
+    /// Write a JUnit XML report to FILE: a test suite per script, a test case per step and per
+    /// golden comparison.
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
 
