@@ -110,7 +110,7 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, TextErro
 }
 
 /// The 1-based line and column just after `prefix`.
-fn line_col(prefix: &str) -> (usize, usize) {
+pub fn line_col(prefix: &str) -> (usize, usize) {
     let line = prefix.matches('\n').count() + 1;
     let col = prefix.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     (line, col)

@@ -279,7 +279,6 @@ mod tests {
     fn result() -> ScriptResult {
         ScriptResult {
             name: "t.smx".into(),
-            path: "t.smx".into(),
             outcome: RunOutcome {
                 steps: vec![
                     step(2, "send a <hi>", StepStatus::Passed),

@@ -91,10 +91,15 @@ fn position(path: &Path, text: &str, offset: usize) -> String {
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    let before = &text[..end];
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let (line, col) = crate::input_file::line_col(&text[..end]);
     format!("{}:{line}:{col}", path.display())
+}
+
+/// One `<testsuite>` element, as it was written, on lines of its own.
+fn push_suite(suites: &mut String, element: &str) {
+    suites.push_str("  ");
+    suites.push_str(element);
+    suites.push('\n');
 }
 
 #[derive(Default)]
@@ -131,10 +136,7 @@ fn merge_junit(texts: &[(&Path, String)]) -> Result<(String, String, Vec<String>
                     if let Some((start, d)) = open
                         && d == depth
                     {
-                        let end = reader.buffer_position() as usize;
-                        suites.push_str("  ");
-                        suites.push_str(&text[start..end]);
-                        suites.push('\n');
+                        push_suite(&mut suites, &text[start..reader.buffer_position() as usize]);
                         open = None;
                     }
                     continue;
@@ -170,10 +172,7 @@ fn merge_junit(texts: &[(&Path, String)]) -> Result<(String, String, Vec<String>
                     }
                 }
                 if empty {
-                    let end = reader.buffer_position() as usize;
-                    suites.push_str("  ");
-                    suites.push_str(&text[at..end]);
-                    suites.push('\n');
+                    push_suite(&mut suites, &text[at..reader.buffer_position() as usize]);
                 } else {
                     open = Some((at, depth));
                 }
@@ -219,15 +218,10 @@ fn merge_json(texts: &[(&Path, String)]) -> Result<(String, String, Vec<String>)
     let mut filtered_out = 0;
     for (path, text) in texts {
         let value: Value = serde_json::from_str(text).map_err(|err| {
-            let at = text
-                .lines()
-                .take(err.line().saturating_sub(1))
-                .map(|l| l.len() + 1)
-                .sum::<usize>()
-                + err.column().saturating_sub(1);
+            let (line, col) = (err.line(), err.column());
             format!(
-                "sandmux: {}: not a JSON report: {err}",
-                position(path, text, at)
+                "sandmux: {}:{line}:{col}: not a JSON report: {err}",
+                path.display()
             )
         })?;
         let these: Vec<Value> = match (&value["scripts"], &value["script"]) {

@@ -142,8 +142,7 @@ fn prepare(args: &RunArgs) -> Result<(select::Selection, Shared, suite::Options)
 /// line and reports, all with one verdict.
 fn finish_one(args: &RunArgs, result: &ScriptResult) -> i32 {
     let details = suite::failure_details(result);
-    let golden_or_failure = !details.is_empty();
-    if golden_or_failure {
+    if !details.is_empty() {
         crate::say!("{}", details.trim_end());
     }
     let mut code = result.exit_code();

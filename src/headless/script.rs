@@ -48,7 +48,6 @@ pub struct Shared {
 #[derive(Debug)]
 pub struct ScriptResult {
     pub name: String,
-    pub path: PathBuf,
     pub outcome: RunOutcome,
     /// The script could not be run: it could not be read or parsed, or a config session
     /// could not be added (one sentence, with file:line:col where there is one).
@@ -107,8 +106,7 @@ impl ScriptResult {
     pub fn invalid(job: &Job, why: String, duration: Duration) -> ScriptResult {
         ScriptResult {
             name: job.name.clone(),
-            path: job.path.clone(),
-            outcome: empty_outcome(RunEnd::Failed, duration),
+            outcome: empty_outcome(duration),
             invalid: Some(why),
             cancelled: false,
             golden: Vec::new(),
@@ -119,18 +117,21 @@ impl ScriptResult {
     /// A script --fail-fast stopped before it started.
     pub fn not_started(job: &Job) -> ScriptResult {
         ScriptResult {
-            cancelled: true,
+            name: job.name.clone(),
+            outcome: empty_outcome(Duration::ZERO),
             invalid: None,
-            outcome: empty_outcome(RunEnd::Failed, Duration::ZERO),
-            ..ScriptResult::invalid(job, String::new(), Duration::ZERO)
+            cancelled: true,
+            golden: Vec::new(),
+            sessions: Vec::new(),
         }
     }
 }
 
-fn empty_outcome(end: RunEnd, duration: Duration) -> RunOutcome {
+/// The outcome of a script that did not run to its end: no steps yet, failed.
+fn empty_outcome(duration: Duration) -> RunOutcome {
     RunOutcome {
         steps: Vec::new(),
-        end,
+        end: RunEnd::Failed,
         duration,
         transcript_incomplete: false,
         golden_failed: 0,
@@ -261,7 +262,7 @@ pub async fn run(
     }
     let mut outcome = outcome.unwrap_or_else(|| RunOutcome {
         steps: done.take(),
-        ..empty_outcome(RunEnd::Failed, started.elapsed())
+        ..empty_outcome(started.elapsed())
     });
     outcome.transcript_incomplete = engine.sessions().any(|(_, s)| s.transcript_incomplete());
     let golden = match (&shared.golden, cancelled) {
@@ -287,7 +288,6 @@ pub async fn run(
     outcome.golden_failed = golden.iter().filter(|g| g.failed()).count();
     ScriptResult {
         name: job.name.clone(),
-        path: job.path.clone(),
         outcome,
         invalid: None,
         cancelled,

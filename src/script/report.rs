@@ -62,11 +62,6 @@ impl Verdict {
     }
 }
 
-/// The process exit status for a run (see [`Verdict::exit_code`]).
-pub fn exit_code(outcome: &RunOutcome) -> i32 {
-    Verdict::of(outcome).exit_code()
-}
-
 /// `FILE:LINE: <the step>: <why>` followed by the session's last lines, tagged.
 pub fn failure_text(script: &str, step: &StepOutcome) -> String {
     let mut out = format!(
@@ -239,7 +234,7 @@ pub fn json_report(script: &str, outcome: &RunOutcome, sessions: Vec<Value>) -> 
     json!({
         "script": script,
         "status": Verdict::of(outcome).status(),
-        "exit_code": exit_code(outcome),
+        "exit_code": Verdict::of(outcome).exit_code(),
         "transcript_incomplete": outcome.transcript_incomplete,
         "duration_ms": ms(outcome.duration),
         "steps": steps,
@@ -301,7 +296,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("    stderr| oops"));
-        assert_eq!(exit_code(&o), 1);
+        assert_eq!(Verdict::of(&o).exit_code(), 1);
         assert_eq!(
             summary_line("t.smx", &o),
             "FAIL t.smx: 1 passed, 1 failed, 1 skipped (6ms)"
