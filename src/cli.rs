@@ -381,8 +381,9 @@ Exit status: 0 done, 1 the operation failed (a `wait` that timed out, an unknown
 Examples:
   sandmux ctl list --json
   sandmux ctl add 'echo: sed -u s/^/ack:/'
-  sandmux ctl send agent \"hello\"
-  sandmux ctl wait agent /ack:hello/ --timeout 5s
+  sandmux ctl send agent hello --wait-turn      send a turn, wait for its end
+  seq=$(sandmux ctl send echo hi); sandmux ctl wait echo /ack:hi/ --from \"$seq\"
+  sandmux ctl send echo hi --wait /ack:hi/ --timeout 5s
   sandmux ctl wait agent --turn
   sandmux ctl approve agent Bash
   sandmux ctl deny agent 'not in production'
@@ -418,13 +419,22 @@ pub enum CtlOp {
     /// The sessions, with state, exit status and activity.
     List,
     /// Add a session: NAME [KEY=VALUE ...]: COMMAND (or NAME=COMMAND, or COMMAND).
+    ///
+    /// Answers once the session has started; one that cannot start (a command not found, a
+    /// sandbox that fails) is an error with its reason (exit 1).
     Add {
         #[arg(required = true, num_args = 1.., value_name = "DECLARATION")]
         declaration: Vec<String>,
+        /// How long to wait for the start (0: answer as soon as it is added).
+        #[arg(long, default_value = "60s", value_name = "DURATION")]
+        timeout: String,
     },
     /// Stop a session and forget it.
     Remove { session: String },
     /// Send a line: a user turn (a stream-json user message for stream-json sessions).
+    ///
+    /// Prints the input's line number (its `seq`), for `wait --from SEQ`; with --wait or
+    /// --wait-turn, waits in the same call and prints what matched instead.
     Send {
         session: String,
         #[arg(required = true, num_args = 1.., value_name = "TEXT")]
@@ -432,6 +442,16 @@ pub enum CtlOp {
         /// Send the text as a plain line, whatever the session's protocol.
         #[arg(long)]
         raw: bool,
+        /// Then wait for this pattern (/regex/ or "literal") in the lines after the input.
+        #[arg(long, value_name = "PATTERN", conflicts_with = "wait_turn")]
+        wait: Option<String>,
+        /// Then wait for the end of this input's own turn (a stream-json session; turns
+        /// other drivers sent before it end first).
+        #[arg(long)]
+        wait_turn: bool,
+        /// How long --wait or --wait-turn waits (exit 1 after).
+        #[arg(long, default_value = "10s", value_name = "DURATION")]
+        timeout: String,
     },
     /// Write exact bytes (escapes as in scripts: \n \t \r \0 \e \\ \xNN), no newline added.
     Write { session: String, data: String },
@@ -494,16 +514,17 @@ pub enum CtlOp {
         #[arg(long)]
         from: Option<u64>,
     },
-    /// Wait for a pattern (/regex/ or \"literal\"), a JSON line (--expect-json), a turn's
+    /// Wait for a pattern (/regex/ or "literal"), a JSON line (--expect-json), a turn's
     /// end, an exit or an activity.
     Wait {
         session: String,
-        /// /regex/ or \"literal\" (plain text is a literal), as in `expect`.
+        /// /regex/ or "literal" (plain text is a literal), as in `expect`.
         pattern: Option<String>,
         /// Give up after this long (exit 1).
         #[arg(long, default_value = "10s")]
         timeout: String,
-        /// Look at lines from this one (default: after the session's last input).
+        /// Look at lines from this one, as `send` prints it (default: after the session's
+        /// last input, which may be another driver's).
         #[arg(long)]
         from: Option<u64>,
         /// Only this stream (stdout or stderr).

@@ -161,7 +161,10 @@ fn ctl_interrupts_a_turn_and_wait_turn_fails_on_failed_turns() {
         stderr(&interrupted)
     );
     let recall = s.ok(&["send", "agent", "recall"]);
-    assert!(recall.is_empty() || recall.contains("seq"), "{recall}");
+    assert!(
+        recall.trim().parse::<u64>().is_ok(),
+        "send prints a seq: {recall}"
+    );
     let turn = s.ok(&["wait", "agent", "--turn", "--timeout", "60s"]);
     assert!(turn.contains("You asked me to remember otter."), "{turn}");
     s.ok(&["send", "agent", "fail 500"]);
@@ -228,4 +231,61 @@ fn an_interrupt_while_a_permission_request_waits_withdraws_it() {
         "the CLI withdrew it"
     );
     assert!(!s.path("never").exists());
+}
+
+#[test]
+fn drivers_of_one_agent_each_get_their_own_turn() {
+    let s = Served::start("");
+    // The first turn starts the CLI up; the two after are sent while it may still run.
+    let first = s.ok(&[
+        "send",
+        "agent",
+        "remember first",
+        "--wait-turn",
+        "--timeout",
+        "60s",
+    ]);
+    assert!(first.contains("I will remember first."), "{first}");
+    let s = std::sync::Arc::new(s);
+    let drivers: Vec<_> = ["alpha", "beta", "gamma"]
+        .into_iter()
+        .map(|word| {
+            let s = std::sync::Arc::clone(&s);
+            std::thread::spawn(move || {
+                let text = format!("remember {word}");
+                let args = ["send", "agent", &text, "--wait-turn", "--timeout", "60s"];
+                (word, s.ok(&args))
+            })
+        })
+        .collect();
+    for driver in drivers {
+        let (word, turn) = driver.join().unwrap();
+        let result: serde_json::Value = serde_json::from_str(turn.trim()).unwrap();
+        // The CLI folds messages queued during a running turn into one next turn, so
+        // a driver's turn answers its own words, maybe with another's beside them.
+        let answer = result["result"].as_str().unwrap_or_default();
+        assert!(
+            answer.contains(word),
+            "the driver of `{word}` got another's turn: {answer}"
+        );
+    }
+    // A seq printed by send starts a wait at that input, whoever sent since.
+    let seq = s.ok(&["send", "agent", "remember delta"]);
+    let seq = seq
+        .trim()
+        .parse::<u64>()
+        .expect("send prints the input's seq");
+    s.ok(&["wait", "agent", "--turn", "--timeout", "60s"]);
+    s.ok(&["send", "agent", "recall"]);
+    let turn = s.ok(&[
+        "wait",
+        "agent",
+        "--expect-json",
+        "/result ~ /delta/",
+        "--from",
+        &seq.to_string(),
+        "--timeout",
+        "60s",
+    ]);
+    assert!(turn.contains("I will remember delta."), "{turn}");
 }

@@ -262,7 +262,14 @@ fn the_socket_is_private_and_other_users_are_refused() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).starts_with("cat"), "{}", stdout(&out));
+    assert!(
+        stdout(&out)
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with("cat ")),
+        "{}",
+        stdout(&out)
+    );
     // Another user who could reach the socket is refused by its credentials.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o666)).unwrap();

@@ -87,7 +87,15 @@ pub async fn run(args: CtlArgs) -> i32 {
     let subscribe = matches!(args.op, CtlOp::Subscribe { .. });
     // How long the first answer may take: a `wait` its own timeout more.
     let first_within = match &args.op {
-        CtlOp::Wait { timeout, .. } => {
+        CtlOp::Wait { timeout, .. } | CtlOp::Add { timeout, .. } => {
+            within + crate::units::parse_duration(timeout).unwrap_or_default()
+        }
+        CtlOp::Send {
+            timeout,
+            wait,
+            wait_turn,
+            ..
+        } if wait.is_some() || *wait_turn => {
             within + crate::units::parse_duration(timeout).unwrap_or_default()
         }
         _ => within,
@@ -107,7 +115,7 @@ pub async fn run(args: CtlArgs) -> i32 {
             Ok(Ok(Some(answer))) => answer,
             Ok(Ok(None)) if subscribe => return code,
             // `stop` is done when sandmux is gone, answer or not.
-            Ok(Ok(None)) if matches!(args.op, CtlOp::Stop) => return 0,
+            Ok(Ok(None) | Err(_)) if matches!(args.op, CtlOp::Stop) => return 0,
             Ok(Ok(None) | Err(_)) => {
                 crate::say!("sandmux ctl: sandmux closed the connection");
                 return 1;
@@ -179,10 +187,37 @@ fn request(op: &CtlOp) -> Result<Value, String> {
     let mut body = match op {
         CtlOp::List => json!({"op": "list"}),
         CtlOp::Stop => json!({"op": "stop"}),
-        CtlOp::Add { declaration } => json!({"op": "add", "declaration": declaration.join(" ")}),
+        CtlOp::Add {
+            declaration,
+            timeout,
+        } => {
+            let timeout =
+                crate::units::parse_duration(timeout).map_err(|e| format!("--timeout: {e}"))?;
+            json!({"op": "add", "declaration": declaration.join(" "),
+                "start_timeout_ms": timeout.as_millis() as u64})
+        }
         CtlOp::Remove { session } => json!({"op": "remove", "session": session}),
-        CtlOp::Send { session, text, raw } => {
-            json!({"op": "send", "session": session, "text": text.join(" "), "raw": raw})
+        CtlOp::Send {
+            session,
+            text,
+            raw,
+            wait,
+            wait_turn,
+            timeout,
+        } => {
+            let mut body =
+                json!({"op": "send", "session": session, "text": text.join(" "), "raw": raw});
+            if wait.is_some() || *wait_turn {
+                let timeout =
+                    crate::units::parse_duration(timeout).map_err(|e| format!("--timeout: {e}"))?;
+                let mut then = json!({"timeout_ms": timeout.as_millis() as u64});
+                match wait {
+                    Some(text) => wait_pattern(&mut then, text)?,
+                    None => then["turn_end"] = json!(true),
+                }
+                body["wait"] = then;
+            }
+            body
         }
         CtlOp::Write { session, data } => {
             let quoted = format!("\"{}\"", data.replace('"', "\\\""));
@@ -319,15 +354,19 @@ fn wait_pattern(body: &mut Value, text: &str) -> Result<(), String> {
 fn print_plain(op: &CtlOp, value: &Value) -> i32 {
     let text = |v: &Value| printable(v.as_str().unwrap_or("").as_bytes());
     match op {
-        CtlOp::List => {
-            for s in value["sessions"].as_array().into_iter().flatten() {
-                crate::out!(
-                    "{:<16} {:<24} {:<15} {}",
-                    text(&s["name"]),
-                    text(&s["status"]),
-                    text(&s["activity"]).replace('_', " "),
-                    text(&s["backend"]),
-                );
+        CtlOp::List => print_list(value),
+        CtlOp::Add { .. } => crate::out!(
+            "{}: {}",
+            text(&value["session"]),
+            text(if value["status"].is_null() {
+                &value["state"]
+            } else {
+                &value["status"]
+            })
+        ),
+        CtlOp::Send { .. } | CtlOp::Write { .. } if value["matched"].is_null() => {
+            if let Some(seq) = value["seq"].as_u64() {
+                crate::out!("{seq}");
             }
         }
         CtlOp::Read { .. } => {
@@ -359,7 +398,7 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
             ),
             _ => {}
         },
-        CtlOp::Wait { .. } => {
+        CtlOp::Wait { .. } | CtlOp::Send { .. } => {
             let matched = &value["matched"];
             match matched["event"].as_str() {
                 Some("line" | "partial") => print_line(matched),
@@ -374,6 +413,46 @@ fn print_plain(op: &CtlOp, value: &Value) -> i32 {
         _ => {}
     }
     0
+}
+
+/// `list` as a table: a header, columns as wide as their widest cell, the status last.
+fn print_list(value: &Value) {
+    let text = |v: &Value| printable(v.as_str().unwrap_or("").as_bytes());
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "STATE".into(),
+        "ACTIVITY".into(),
+        "BACKEND".into(),
+        "PROTOCOL".into(),
+        "STATUS".into(),
+    ]];
+    for s in value["sessions"].as_array().into_iter().flatten() {
+        rows.push([
+            text(&s["name"]),
+            text(&s["state"]),
+            text(&s["activity"]).replace('_', " "),
+            text(&s["backend"]),
+            text(&s["protocol"]),
+            text(&s["status"]),
+        ]);
+    }
+    let width = |column: usize| {
+        rows.iter()
+            .map(|row| unicode_width::UnicodeWidthStr::width(row[column].as_str()))
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..5).map(width).collect();
+    for row in &rows {
+        let mut line = String::new();
+        for (cell, width) in row.iter().zip(&widths) {
+            let pad = width - unicode_width::UnicodeWidthStr::width(cell.as_str());
+            line.push_str(cell);
+            line.push_str(&" ".repeat(pad + 2));
+        }
+        line.push_str(&row[5]);
+        crate::out!("{line}");
+    }
 }
 
 /// One line of a session, printable; input marked as in the TUI.

@@ -7,6 +7,7 @@
 //! credentials).
 
 pub mod client;
+mod ops;
 pub mod protocol;
 pub mod server;
 mod wait;

@@ -35,6 +35,10 @@ pub enum Request {
         name: Option<String>,
         #[serde(default)]
         keys: BTreeMap<String, Value>,
+        /// How long the answer waits for the session to start (default 60 s; 0: answer at
+        /// once, as soon as it is added).
+        #[serde(default)]
+        start_timeout_ms: Option<u64>,
     },
     Remove {
         session: String,
@@ -46,6 +50,10 @@ pub enum Request {
         text: String,
         #[serde(default)]
         raw: bool,
+        /// Send, then wait for this in the lines after the input (the answer comes when it
+        /// matched): safe with any number of drivers on one session.
+        #[serde(default)]
+        wait: Option<SendWait>,
     },
     /// Exact bytes: `data` as text, or `data_b64`.
     Write {
@@ -142,8 +150,27 @@ pub enum Request {
     Stop,
 }
 
+/// What a `send` waits for after its input: one of `regex`, `literal`, `json`, `turn_end`
+/// (the end of this input's own turn, after those of turns sent before it), as in `wait`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendWait {
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub stream: Option<Stream>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    #[serde(default)]
+    pub literal: Option<String>,
+    #[serde(default)]
+    pub json: Option<JsonPredicate>,
+    #[serde(default)]
+    pub turn_end: bool,
+}
+
 /// `{"pointer":"/type","op":"==","value":"result"}` (`op`: `==`, `~` or `exists`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonPredicate {
     pub pointer: String,

@@ -19,11 +19,10 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::protocol::{self, ExitWanted, MAX_REQUEST, Request, answer, error_body};
+use super::ops::{self, add_spec, wait_for};
+use super::protocol::{self, MAX_REQUEST, Request, answer, error_body};
 use super::wait::{WaitFor, wait};
-use crate::engine::{Activity, EngineHandle, Op, Pick, Reply, SessionOp, Stream, parse_signal};
-use crate::matcher::{JsonOp, Pattern};
-use crate::spec::{self, SpecBuilder};
+use crate::engine::{EngineHandle, Op, Pick, Reply, SessionOp, parse_signal};
 
 /// A listening control socket; the socket file is removed when it is dropped.
 pub struct ControlSocket {
@@ -245,6 +244,17 @@ fn refused(code: &str, message: impl std::fmt::Display) -> Option<Value> {
     Some(error_body(code, &message.to_string()))
 }
 
+/// The refusal of one more wait or subscription on a connection that has its fill.
+fn no_room(running: &mut Vec<JoinHandle<()>>, hint: &str) -> Option<Value> {
+    running.retain(|task| !task.is_finished());
+    (running.len() >= MAX_CONNECTION_WAITS).then(|| {
+        let message = format!(
+            "{MAX_CONNECTION_WAITS} waits and subscriptions are pending on this connection: {hint}"
+        );
+        error_body("too_many_waits", &message)
+    })
+}
+
 /// Answers one request (or starts its task); `None` when a task answers later.
 async fn handle_request(
     request: Request,
@@ -262,10 +272,42 @@ async fn handle_request(
             declaration,
             name,
             keys,
-        } => match add_spec(declaration, name, keys) {
-            Ok(spec) => Op::Add(Box::new(spec)),
-            Err(message) => return refused("invalid_spec", message),
-        },
+            start_timeout_ms,
+        } => {
+            let spec = match add_spec(declaration, name, keys) {
+                Ok(spec) => spec,
+                Err(message) => return refused("invalid_spec", message),
+            };
+            let name = spec.name.clone();
+            match handle.ask(Op::Add(Box::new(spec))).await {
+                Some(Reply::Done { .. }) => {}
+                Some(reply) => return Some(reply_body(reply)),
+                None => return refused("stopping", "sandmux is stopping"),
+            }
+            let timeout = Duration::from_millis(start_timeout_ms.unwrap_or(60_000));
+            if timeout.is_zero() {
+                return Some(json!({"ok": true, "session": name}));
+            }
+            // The answer says whether it started, so `add` of a program that cannot run
+            // fails with the reason.
+            let (handle, id, out) = (handle.clone(), id.clone(), out.clone());
+            running.push(tokio::spawn(async move {
+                let body = match wait(&handle, &name, None, timeout, WaitFor::Started).await {
+                    Ok((state, _)) => json!({"ok": true, "session": name,
+                        "state": state["state"], "status": state["status"]}),
+                    Err(("timeout", _)) => error_body(
+                        "timeout",
+                        &format!(
+                            "session `{name}` was added but has not started within {} (it goes on starting)",
+                            crate::units::format_duration(timeout)
+                        ),
+                    ),
+                    Err((code, message)) => error_body(code, &message),
+                };
+                let _ = out.send(answer(&id, body)).await;
+            }));
+            return None;
+        }
         Request::Remove { session } => session_op(session, SessionOp::Remove),
         Request::Close { session } => session_op(session, SessionOp::Close),
         Request::Kill { session } => session_op(session, SessionOp::Kill),
@@ -299,13 +341,56 @@ async fn handle_request(
             };
             session_op(session, SessionOp::Deny { pick, message })
         }
-        Request::Send { session, text, raw } => {
+        Request::Send {
+            session,
+            text,
+            raw,
+            wait: then,
+        } => {
             let op = if raw {
                 SessionOp::SendLine(text)
             } else {
                 SessionOp::SendTurn(text)
             };
-            return send_input(handle, session, op, cursors).await;
+            let Some(then) = then else {
+                return Some(match send_input(handle, session, op, cursors).await {
+                    Ok((seq, _)) => seq_body(seq),
+                    Err(body) => body,
+                });
+            };
+            if let Some(refusal) = no_room(running, "wait for fewer things at once") {
+                return Some(refusal);
+            }
+            // Checked before anything is sent: a bad pattern sends nothing.
+            if let Err(message) = ops::send_wait(then.clone(), 0) {
+                return refused("bad_request", message);
+            }
+            let (handle, id, out, cursors) =
+                (handle.clone(), id.clone(), out.clone(), Arc::clone(cursors));
+            running.push(tokio::spawn(async move {
+                let body = match send_input(&handle, session.clone(), op, &cursors).await {
+                    Err(body) => body,
+                    Ok((seq, turns_ahead)) => {
+                        match ops::send_wait(then, turns_ahead) {
+                            Err(message) => error_body("bad_request", &message),
+                            Ok((what, timeout)) => {
+                                match wait(&handle, &session, seq, timeout, what).await {
+                                    Ok((matched, next)) => {
+                                        json!({"ok": true, "seq": seq, "matched": matched, "next": next})
+                                    }
+                                    Err((code, message)) => {
+                                        let mut body = error_body(code, &message);
+                                        body["seq"] = json!(seq);
+                                        body
+                                    }
+                                }
+                            }
+                        }
+                    }
+                };
+                let _ = out.send(answer(&id, body)).await;
+            }));
+            return None;
         }
         Request::Write {
             session,
@@ -320,7 +405,12 @@ async fn handle_request(
                 },
                 _ => return refused("bad_request", "`write` takes `data` or `data_b64`"),
             };
-            return send_input(handle, session, SessionOp::Write(bytes), cursors).await;
+            return Some(
+                match send_input(handle, session, SessionOp::Write(bytes), cursors).await {
+                    Ok((seq, _)) => seq_body(seq),
+                    Err(body) => body,
+                },
+            );
         }
         Request::Signal { session, signal } => {
             let number = match &signal {
@@ -350,14 +440,8 @@ async fn handle_request(
             limit: limit.unwrap_or(1000).min(100_000),
         },
         Request::Subscribe { session, from } => {
-            running.retain(|task| !task.is_finished());
-            if running.len() >= MAX_CONNECTION_WAITS {
-                return refused(
-                    "too_many_waits",
-                    format!(
-                        "{MAX_CONNECTION_WAITS} waits and subscriptions are pending on this connection: subscribe on another"
-                    ),
-                );
+            if let Some(refusal) = no_room(running, "subscribe on another") {
+                return Some(refusal);
             }
             let op = Op::Subscribe {
                 name: session,
@@ -385,14 +469,8 @@ async fn handle_request(
             exit,
             activity,
         } => {
-            running.retain(|task| !task.is_finished());
-            if running.len() >= MAX_CONNECTION_WAITS {
-                return refused(
-                    "too_many_waits",
-                    format!(
-                        "{MAX_CONNECTION_WAITS} waits and subscriptions are pending on this connection: wait for fewer things at once"
-                    ),
-                );
+            if let Some(refusal) = no_room(running, "wait for fewer things at once") {
+                return Some(refusal);
             }
             let what = match wait_for(regex, literal, json, turn_end, exit, activity, stream) {
                 Ok(what) => what,
@@ -424,14 +502,15 @@ async fn handle_request(
 }
 
 /// Sends input and remembers where it shows, so this connection's next `wait` starts there.
-/// The answer comes once the bytes are written to the program's stdin (or never will be):
-/// a session that does not read holds its writer back instead of sandmux's memory.
+/// Done once the bytes are written to the program's stdin (or never will be): a session
+/// that does not read holds its writer back instead of sandmux's memory. Gives the input's
+/// first line and the agent turns ahead of it, or the error answer.
 async fn send_input(
     handle: &EngineHandle,
     session: String,
     op: SessionOp,
     cursors: &Cursors,
-) -> Option<Value> {
+) -> Result<(Option<u64>, u64), Value> {
     let reply = handle
         .ask(Op::Session {
             name: session.clone(),
@@ -447,14 +526,27 @@ async fn send_input(
     {
         cursors.insert(session, seq);
     }
+    let stopping = || error_body("stopping", "sandmux is stopping");
     match reply {
-        Some(Reply::Sent { seq, delivered }) => match delivered.await {
-            Ok(Ok(())) => Some(reply_body(Reply::Done { seq })),
-            Ok(Err(why)) => refused("not_delivered", why),
-            Err(_) => refused("stopping", "sandmux is stopping"),
+        Some(Reply::Sent {
+            seq,
+            delivered,
+            turns_ahead,
+        }) => match delivered.await {
+            Ok(Ok(())) => Ok((seq, turns_ahead)),
+            Ok(Err(why)) => Err(error_body("not_delivered", &why)),
+            Err(_) => Err(stopping()),
         },
-        Some(reply) => Some(reply_body(reply)),
-        None => refused("stopping", "sandmux is stopping"),
+        Some(Reply::Done { seq }) => Ok((seq, 0)),
+        Some(reply) => Err(reply_body(reply)),
+        None => Err(stopping()),
+    }
+}
+
+fn seq_body(seq: Option<u64>) -> Value {
+    match seq {
+        Some(seq) => json!({"ok": true, "seq": seq}),
+        None => json!({"ok": true}),
     }
 }
 
@@ -486,115 +578,4 @@ async fn forward(mut rx: crate::engine::feed::FeedReceiver, id: Value, out: Outb
             return;
         }
     }
-}
-
-/// A session spec from an `add` request.
-fn add_spec(
-    declaration: Option<String>,
-    name: Option<String>,
-    keys: std::collections::BTreeMap<String, Value>,
-) -> Result<crate::engine::SessionSpec, String> {
-    match (declaration, name) {
-        (Some(declaration), None) if keys.is_empty() => spec::parse_session_arg(&declaration, &[])
-            .map_err(|e| e.trim_start_matches("-s ").to_string()),
-        (None, Some(name)) => {
-            let mut builder = SpecBuilder::new(&name).map_err(|e| e.message)?;
-            for (key, value) in keys {
-                let value = json_value(&key, value)?;
-                builder.set(&key, value).map_err(|e| e.message)?;
-            }
-            builder.finish(None).map_err(|e| e.message)
-        }
-        _ => Err("`add` takes a `declaration`, or a `name` with `keys`".into()),
-    }
-}
-
-/// A JSON value as the session-spec builder takes it.
-fn json_value(key: &str, value: Value) -> Result<spec::Value, String> {
-    let strings = |items: &[Value]| -> Option<Vec<String>> {
-        items
-            .iter()
-            .map(|v| v.as_str().map(str::to_string))
-            .collect()
-    };
-    Ok(match value {
-        Value::String(s) => spec::Value::Text(s),
-        Value::Bool(b) => spec::Value::Bool(b),
-        Value::Number(n) => spec::Value::Int(
-            n.as_i64()
-                .ok_or_else(|| format!("`{key}` takes a whole number"))?,
-        ),
-        Value::Array(items) => spec::Value::List(
-            strings(&items).ok_or_else(|| format!("`{key}` takes a list of strings"))?,
-        ),
-        Value::Object(map) => spec::Value::Table(
-            map.iter()
-                .map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                .collect::<Option<_>>()
-                .ok_or_else(|| format!("`{key}` takes a table of strings"))?,
-        ),
-        Value::Null => return Err(format!("`{key}` has no value")),
-    })
-}
-
-/// What a `wait` request asks for: exactly one of its kinds.
-fn wait_for(
-    regex: Option<String>,
-    literal: Option<String>,
-    json: Option<protocol::JsonPredicate>,
-    turn_end: bool,
-    exit: Option<ExitWanted>,
-    activity: Option<String>,
-    stream: Option<Stream>,
-) -> Result<WaitFor, String> {
-    let exit = match exit {
-        Some(ExitWanted::Any(true)) => Some(None),
-        Some(ExitWanted::Code(code)) => Some(Some(code)),
-        Some(ExitWanted::Any(false)) | None => None,
-    };
-    let kinds = [
-        regex.is_some(),
-        literal.is_some(),
-        json.is_some(),
-        turn_end,
-        exit.is_some(),
-        activity.is_some(),
-    ];
-    if kinds.iter().filter(|k| **k).count() != 1 {
-        return Err(
-            "`wait` takes exactly one of `regex`, `literal`, `json`, `turn_end`, `exit`, `activity`".into(),
-        );
-    }
-    if let Some(source) = regex {
-        let pattern = Pattern::regex(&source)
-            .map_err(|e| format!("invalid regex /{source}/: {}", crate::text::regex_error(&e)))?;
-        return Ok(WaitFor::Pattern(pattern, stream));
-    }
-    if let Some(text) = literal {
-        return Ok(WaitFor::Pattern(
-            Pattern::Literal(text.into_bytes()),
-            stream,
-        ));
-    }
-    if let Some(predicate) = json {
-        if !predicate.pointer.starts_with('/') {
-            return Err(format!(
-                "a JSON pointer starts with `/`, not `{}`",
-                predicate.pointer
-            ));
-        }
-        let op = JsonOp::from_parts(&predicate.op, predicate.value)?;
-        return Ok(WaitFor::Json(predicate.pointer, op));
-    }
-    if turn_end {
-        return Ok(WaitFor::TurnEnd);
-    }
-    if let Some(code) = exit {
-        return Ok(WaitFor::Exit(code));
-    }
-    let word = activity.unwrap_or_default();
-    let activity = serde_json::from_value::<Activity>(Value::String(word.clone())).map_err(|_| {
-        format!("unknown activity `{word}` (known: starting, working, idle, awaiting_input, awaiting_approval, exited, failed)")
-    })?;
-    Ok(WaitFor::Activity(activity))
 }

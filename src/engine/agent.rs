@@ -74,6 +74,11 @@ pub struct AgentState {
     next_id: u64,
     /// Turns ended so far.
     pub turns: u64,
+    /// A turn is running (a user message was sent and its `result` has not come).
+    pub busy: bool,
+    /// Messages were sent while a turn ran: the CLI takes them all into the next turn
+    /// (Claude Code does), which starts as soon as the running one ends.
+    pub queued: bool,
     /// What the last turn said and cost, and its `result` line.
     pub last_turn: Option<TurnSummary>,
     pub last_result: Option<u64>,
@@ -248,6 +253,8 @@ impl Engine {
                 Noticed::TurnEnded { seq, summary } => {
                     let s = &mut self.sessions[id];
                     s.agent.turns += 1;
+                    // The messages that came during the turn make the next one.
+                    s.agent.busy = std::mem::take(&mut s.agent.queued);
                     s.agent.last_turn = Some(summary);
                     s.agent.last_result = Some(seq);
                     s.agent.interrupt = None;
@@ -364,6 +371,8 @@ impl Engine {
     pub(super) fn agent_restarted(&mut self, id: SessionId) {
         let s = &mut self.sessions[id];
         s.agent.interrupt = None;
+        // The new program owes nothing for the old one's turns.
+        (s.agent.busy, s.agent.queued) = (false, false);
         self.interrupting.remove(&id);
         let closed = self.sessions[id].agent.tracker.restarted();
         self.act_on(id, closed);
@@ -371,6 +380,8 @@ impl Engine {
 
     /// The program ended: nothing it asked can be answered any more.
     pub(super) fn agent_ended(&mut self, id: SessionId) {
+        let agent = &mut self.sessions[id].agent;
+        (agent.busy, agent.queued) = (false, false);
         self.sessions[id].agent.interrupt = None;
         self.interrupting.remove(&id);
         let closed = self.sessions[id].agent.tracker.abandon_all();

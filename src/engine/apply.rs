@@ -36,7 +36,16 @@ impl Engine {
                 return self.write(session, bytes);
             }
             Command::SendTurn { session, text } => {
-                let protocol = self.get_mut(session)?.spec.protocol;
+                let s = self.get_mut(session)?;
+                let protocol = s.spec.protocol;
+                if protocol == crate::protocol::Protocol::StreamJson
+                    && s.state.is_live()
+                    && !s.stdin_closed
+                {
+                    let agent = &mut s.agent;
+                    agent.queued |= agent.busy;
+                    agent.busy = true;
+                }
                 return self.write(session, crate::protocol::frame_turn(protocol, &text));
             }
             Command::Write { session, bytes } => return self.write(session, bytes),

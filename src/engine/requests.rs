@@ -97,6 +97,9 @@ pub enum Reply {
     Sent {
         seq: Option<u64>,
         delivered: oneshot::Receiver<Result<(), String>>,
+        /// An agent's turns that end before this input's own (1 when a turn was running as
+        /// it was sent: its message goes into the next turn, with any others sent meanwhile).
+        turns_ahead: u64,
     },
     /// Refused: a machine-readable code and one sentence.
     Error {
@@ -272,6 +275,9 @@ impl Engine {
             command,
             Command::SendTurn { .. } | Command::SendLine { .. } | Command::Write { .. }
         );
+        // A message sent while a turn runs is answered by the next turn: the running
+        // one's end comes first.
+        let turns_ahead = self.session(id).map_or(0, |s| u64::from(s.agent.busy));
         match self.apply(command) {
             Ok(Some(Event::Warning { message, .. })) => (
                 Reply::Error {
@@ -301,7 +307,14 @@ impl Engine {
                 } else {
                     s.deliveries.push_back((s.stdin_sent, tx));
                 }
-                (Reply::Sent { seq, delivered }, event)
+                (
+                    Reply::Sent {
+                        seq,
+                        delivered,
+                        turns_ahead,
+                    },
+                    event,
+                )
             }
             Err(err) => (error(err), None),
         }

@@ -27,8 +27,16 @@ pub enum WaitFor {
     Pattern(Pattern, Option<Stream>),
     /// A complete JSON output line whose value at the pointer matches.
     Json(String, JsonOp),
-    /// A stream-json `result` line (one that says the turn failed fails the wait).
-    TurnEnd,
+    /// A stream-json `result` line (one that says the turn failed fails the wait), after
+    /// `skip` others: the end of a turn that was running when the input was sent (see
+    /// [`super::Reply::Sent`]'s `turns_ahead`), so each of several drivers of one agent gets
+    /// the end of the turn that answered its own message.
+    TurnEnd {
+        skip: u64,
+    },
+    /// The session's start: answered once it runs (or ran and ended); a session that could
+    /// not start fails the wait with its reason.
+    Started,
     /// The session's end, with this exit code if given.
     Exit(Option<i32>),
     Activity(Activity),
@@ -154,6 +162,16 @@ impl Engine {
                     _ => Ok((self.state_answer(waiter.session), waiter.next)),
                 });
             }
+            WaitFor::Started => {
+                return match &session.state {
+                    SessionState::Starting { .. } => None,
+                    SessionState::Failed { reason } => Some(Err((
+                        "failed_to_start",
+                        format!("session `{name}` failed to start: {reason}"),
+                    ))),
+                    _ => Some(Ok((self.state_answer(waiter.session), waiter.next))),
+                };
+            }
             WaitFor::Activity(activity) => {
                 let now = session.activity(Instant::now());
                 if now == *activity {
@@ -208,6 +226,14 @@ impl Engine {
             }
             waiter.open_len = usize::MAX;
             if let Some(answer) = matches(&waiter.what, name, sb, &line) {
+                // Another driver's turn ended: this wait's comes later.
+                if let WaitFor::TurnEnd { skip } = &mut waiter.what
+                    && *skip > 0
+                {
+                    *skip -= 1;
+                    seq += 1;
+                    continue;
+                }
                 return Some(answer.map(|value| (value, seq + 1)));
             }
             seq += 1;
@@ -247,14 +273,14 @@ fn matches(
                 Ok(serde_json::to_value(&item).unwrap_or(Value::Null))
             })
         }
-        WaitFor::Json(..) | WaitFor::TurnEnd => {
+        WaitFor::Json(..) | WaitFor::TurnEnd { .. } => {
             // A line other output cut into is read whole where it ends.
             if !line.stream.is_output() || !line.completes() {
                 return None;
             }
             let json = stream_json::parse_line(&sb.whole_line(line))?;
             match what {
-                WaitFor::TurnEnd if stream_json::event_type(&json) == Some("result") => {
+                WaitFor::TurnEnd { .. } if stream_json::event_type(&json) == Some("result") => {
                     if let Some(why) = stream_json::failure(&json, false) {
                         let message = stream_json::failure_message(&json)
                             .map(|m| format!(": {m}"))
@@ -274,6 +300,6 @@ fn matches(
                 _ => None,
             }
         }
-        WaitFor::Exit(_) | WaitFor::Activity(_) => None,
+        WaitFor::Exit(_) | WaitFor::Activity(_) | WaitFor::Started => None,
     }
 }
