@@ -51,6 +51,10 @@ pub struct App {
     pub focus: usize,
     pub zoomed: bool,
     pub help: bool,
+    /// The first help row shown (the help scrolls when taller than the screen).
+    pub help_scroll: u16,
+    /// Whether the help was ever opened: until then the status line says how to.
+    pub help_seen: bool,
     pub quit: bool,
     pub(super) status: Option<(String, Instant)>,
     /// A warning that stays until dismissed with Esc (a transcript that could not be
@@ -88,6 +92,8 @@ impl App {
             focus: 0,
             zoomed: false,
             help: false,
+            help_scroll: 0,
+            help_seen: false,
             quit: false,
             status: None,
             sticky: None,

@@ -5,10 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line as TextLine, Span};
-use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, BorderType, Borders, Paragraph, Wrap};
 
 use super::app::App;
-use super::keymap;
 use super::rows::visible_rows;
 use crate::engine::{Activity, Engine, SessionState, View};
 use crate::text::printable;
@@ -35,7 +34,7 @@ impl App {
         self.draw_status(frame, status_area, engine, screen.page);
         self.draw_picker(frame, panes_area);
         if self.help {
-            draw_help(frame, area, self.replay.is_some());
+            super::help::HelpLayout::new(area, self.replay.is_some()).draw(frame, self.help_scroll);
         }
     }
 
@@ -322,17 +321,43 @@ impl App {
             (None, Some(message)) => {
                 Span::styled(format!(" {message}"), Style::default().fg(Color::Yellow))
             }
-            (None, None) => Span::styled(
-                if self.list_has_keys() {
+            (None, None) => {
+                let tips = if self.list_has_keys() {
                     " ↑↓ choose · type or Enter to reply · Ctrl-G jump · Ctrl-N next needing you · F11 tiles · F1 help"
                 } else if self.replay.is_some() {
                     " Space pause/play · n next turn · s speed · Ctrl-F search · Tab next · Ctrl-Q quit"
                 } else {
                     " F1 help · Tab next · Ctrl-G jump · F11 layout · Enter send · Ctrl-F search · Ctrl-Q quit"
-                },
-                Style::default().fg(Color::DarkGray),
-            ),
+                };
+                // The hint says these two already.
+                let tips = match self.help_seen {
+                    true => tips.to_string(),
+                    false => tips
+                        .replace(" · F1 help", "")
+                        .replace(" F1 help ·", "")
+                        .replace(" · Ctrl-Q quit", ""),
+                };
+                Span::styled(tips, Style::default().fg(Color::DarkGray))
+            }
         };
+        // Until the help was first opened, how to get it and how to quit, never cut.
+        let hint = (!self.help_seen).then(|| {
+            Span::styled(
+                " F1 help · Ctrl-Q quit ",
+                Style::default()
+                    .fg(Color::Black)
+                    .bg(Color::Cyan)
+                    .add_modifier(Modifier::BOLD),
+            )
+        });
+        let hint_width = hint
+            .as_ref()
+            .map_or(0, |h| (h.width() as u16).min(area.width));
+        let [hint_area, area] =
+            Layout::horizontal([Constraint::Length(hint_width), Constraint::Min(0)]).areas(area);
+        if let Some(hint) = hint {
+            frame.render_widget(Paragraph::new(TextLine::from(hint)), hint_area);
+        }
         let badge = match (&self.replay, &self.recorder) {
             (Some(clock), _) => Some(Span::styled(
                 format!(" {} ", clock.status()),
@@ -370,35 +395,4 @@ impl App {
             right_area,
         );
     }
-}
-
-fn draw_help(frame: &mut Frame, area: Rect, replay: bool) {
-    let mut lines = keymap::help_lines();
-    if replay {
-        lines.splice(0..0, keymap::REPLAY_HELP.iter().copied());
-    }
-    let popup = super::layout::centered(
-        area,
-        area.width.saturating_sub(4).min(100),
-        lines.len() as u16 + 4,
-    );
-    frame.render_widget(Clear, popup);
-    let rows = lines.into_iter().map(|(keys, what)| {
-        Row::new(vec![
-            Span::styled(
-                keys,
-                Style::default()
-                    .fg(Color::Cyan)
-                    .add_modifier(Modifier::BOLD),
-            ),
-            Span::raw(what),
-        ])
-    });
-    let table = Table::new(rows, [Constraint::Length(18), Constraint::Min(10)]).block(
-        Block::default()
-            .borders(Borders::ALL)
-            .border_type(BorderType::Rounded)
-            .title(" sandmux keys (Esc closes) "),
-    );
-    frame.render_widget(table, popup);
 }

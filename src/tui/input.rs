@@ -30,10 +30,15 @@ impl App {
 
     pub fn on_key(&mut self, key: KeyEvent, engine: &mut Engine) {
         if self.help {
-            if matches!(key.code, KeyCode::Esc | KeyCode::F(1) | KeyCode::Char('q'))
-                || key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('q')
-            {
+            if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('q') {
                 self.help = false;
+                self.quit = true;
+                return;
+            }
+            let help = super::help::HelpLayout::new(self.area, self.replay.is_some());
+            match help.scrolled(self.help_scroll, &key) {
+                Some(scroll) => self.help_scroll = scroll,
+                None => self.help = false,
             }
             return;
         }
@@ -100,7 +105,11 @@ impl App {
         let id = self.panes[self.focus].session;
         match action {
             Action::Quit => self.quit = true,
-            Action::Help => self.help = true,
+            Action::Help => {
+                self.help = true;
+                self.help_seen = true;
+                self.help_scroll = 0;
+            }
             Action::FocusNext => self.focus_step(1),
             Action::FocusPrev => self.focus_step(-1),
             Action::ToggleLayout => {
@@ -341,7 +350,18 @@ impl App {
     }
 
     fn on_mouse(&mut self, mouse: MouseEvent, engine: &mut Engine) {
-        if self.picker.is_some() || self.help {
+        if self.help {
+            let code = match mouse.kind {
+                MouseEventKind::ScrollUp => KeyCode::Up,
+                MouseEventKind::ScrollDown => KeyCode::Down,
+                _ => return,
+            };
+            let help = super::help::HelpLayout::new(self.area, self.replay.is_some());
+            let key = KeyEvent::new(code, KeyModifiers::NONE);
+            self.help_scroll = help.scrolled(self.help_scroll, &key).unwrap_or(0);
+            return;
+        }
+        if self.picker.is_some() {
             return;
         }
         let screen = self.screen();

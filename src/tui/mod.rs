@@ -7,6 +7,7 @@ pub mod app;
 mod approve;
 pub mod attention;
 mod draw;
+mod help;
 mod input;
 pub mod keymap;
 pub mod layout;
