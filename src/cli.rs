@@ -320,9 +320,10 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub paused: bool,
 
-    /// Play a pause longer than this (between any two records) as this long: `2s`, `500ms`.
-    #[arg(long, value_name = "DURATION")]
-    pub max_gap: Option<String>,
+    /// Play a pause longer than this (between any two records) as this long, so that a
+    /// long wait does not look like a frozen screen; `0` keeps the original pace.
+    #[arg(long, value_name = "DURATION", default_value = "2s")]
+    pub max_gap: String,
 
     /// Log file (default: sandmux.log in the user's state directory).
     #[arg(long, value_name = "FILE")]

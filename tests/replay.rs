@@ -249,7 +249,8 @@ async fn a_long_pause_plays_as_the_max_gap() {
         started.elapsed()
     );
     assert!(output_has(&engine, "s", "ack:b"));
-    assert!(clock.status().ends_with("/0:00.2"), "{}", clock.status());
+    let status = clock.status();
+    assert!(status.contains("/0:00.2 · pauses cut to 100ms"), "{status}");
 }
 
 #[tokio::test]
@@ -323,4 +324,53 @@ async fn a_replay_shows_the_permission_cards_of_the_real_cli_and_their_answers()
         .filter(|l| l.stream == sandmux::engine::Stream::Stdin)
         .count();
     assert_eq!(inputs, live_inputs);
+}
+
+/// Two runs of a session 20 s apart, as one transcript.
+fn a_long_pause(dir: &std::path::Path) -> std::path::PathBuf {
+    let t = 1_796_000_000_000u64;
+    let records = [
+        format!("{{\"t\":{t},\"event\":\"started\",\"pid\":1,\"command\":[\"sed\"]}}"),
+        format!(
+            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"first run\\n\"}}",
+            t + 10
+        ),
+        format!(
+            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"second run\\n\"}}",
+            t + 20_000
+        ),
+        format!("{{\"t\":{},\"event\":\"exited\",\"code\":0}}", t + 20_010),
+    ];
+    let path = dir.join("s.jsonl");
+    std::fs::write(&path, records.join("\n") + "\n").unwrap();
+    path
+}
+
+#[test]
+fn the_replay_command_plays_long_pauses_short_by_default_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = a_long_pause(dir.path());
+    let tmux = common::tmux::Tmux::new("maxgap");
+    tmux.start(&format!("replay {}", path.display()), 100, 12);
+    // 20 s as recorded, played with the pause cut to 2 s: the end comes well before 20 s.
+    let screen = tmux.wait_for("REPLAY ■ end", Duration::from_secs(12));
+    assert!(screen.contains("second run"), "{screen}");
+    assert!(screen.contains("pauses cut to 2s"), "{screen}");
+    assert!(
+        screen.contains("/0:02.0"),
+        "the length is the played one: {screen}"
+    );
+    tmux.keys(&["C-q"]);
+    tmux.wait_for("SANDMUX-EXITED-0", Duration::from_secs(10));
+    // `--max-gap 0` keeps the original pace, and the status line says nothing of pauses.
+    let tmux = common::tmux::Tmux::new("nogap");
+    tmux.start(&format!("replay {} --max-gap 0", path.display()), 100, 12);
+    let screen = tmux.wait_for("first run", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(3));
+    let screen = format!("{screen}{}", tmux.screen());
+    assert!(!screen.contains("second run"), "{screen}");
+    assert!(!screen.contains("pauses cut"), "{screen}");
+    assert!(screen.contains("/0:20.0"), "{screen}");
+    tmux.keys(&["C-q"]);
+    tmux.wait_for("SANDMUX-EXITED-0", Duration::from_secs(10));
 }

@@ -61,6 +61,8 @@ pub(super) struct State {
     pub position_ms: u64,
     pub total_ms: u64,
     pub done: bool,
+    /// Pauses longer than this play as this long (`None`: the original pace throughout).
+    pub max_gap_ms: Option<u64>,
 }
 
 impl State {
@@ -111,6 +113,7 @@ impl Clock {
                 position_ms: 0,
                 total_ms: 0,
                 done: false,
+                max_gap_ms: None,
             })),
             changed: Arc::new(Notify::new()),
         }
@@ -166,12 +169,27 @@ impl Clock {
         } else {
             "▶"
         };
+        // Said, so that a replay whose pauses were shortened never passes for the pace
+        // of the run.
+        let gaps = match s.max_gap_ms {
+            Some(ms) => format!(" · pauses cut to {}", gap_text(ms)),
+            None => String::new(),
+        };
         format!(
-            "REPLAY {mark} {} {}/{}",
+            "REPLAY {mark} {} {}/{}{gaps}",
             s.speed.label(),
             clock_text(s.position_ms),
             clock_text(s.total_ms)
         )
+    }
+}
+
+/// `2s`, `500ms`, `1.5s`.
+fn gap_text(ms: u64) -> String {
+    match ms {
+        ms if ms < 1000 => format!("{ms}ms"),
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{}s", ms as f64 / 1000.0),
     }
 }
 

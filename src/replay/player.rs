@@ -74,7 +74,10 @@ impl Player {
         for next in Merge::open(transcripts, max_gap)? {
             total = next?.0.at_ms;
         }
-        clock.with(|s| s.total_ms = total);
+        clock.with(|s| {
+            s.total_ms = total;
+            s.max_gap_ms = max_gap.map(|g| g.as_millis() as u64);
+        });
         Ok(Player {
             clock,
             transcripts: Arc::new(transcripts.to_vec()),

@@ -350,14 +350,6 @@ impl App {
                     .add_modifier(Modifier::BOLD),
             )
         });
-        let hint_width = hint
-            .as_ref()
-            .map_or(0, |h| (h.width() as u16).min(area.width));
-        let [hint_area, area] =
-            Layout::horizontal([Constraint::Length(hint_width), Constraint::Min(0)]).areas(area);
-        if let Some(hint) = hint {
-            frame.render_widget(Paragraph::new(TextLine::from(hint)), hint_area);
-        }
         let badge = match (&self.replay, &self.recorder) {
             (Some(clock), _) => Some(Span::styled(
                 format!(" {} ", clock.status()),
@@ -375,24 +367,37 @@ impl App {
             )),
             (None, None) => None,
         };
-        let left = TextLine::from(badge.into_iter().chain([left]).collect::<Vec<_>>());
-        let needs_width = needs.as_ref().map_or(0, |s| s.width() as u16);
-        let [left_area, needs_area, right_area] = Layout::horizontal([
+        // Kept whole by priority when the line is short: the badge, the hint, what needs
+        // you, the counts; the tips get what is left.
+        let right = Span::styled(right, Style::default().fg(Color::Gray));
+        let mut free = area.width;
+        let mut take = |span: Option<&Span>| {
+            let width = span.map_or(0, |s| (s.width() as u16).min(free));
+            free -= width;
+            width
+        };
+        let badge_width = take(badge.as_ref());
+        let hint_width = take(hint.as_ref());
+        let needs_width = take(needs.as_ref());
+        let right_width = take(Some(&right));
+        let [badge_area, hint_area, left_area, needs_area, right_area] = Layout::horizontal([
+            Constraint::Length(badge_width),
+            Constraint::Length(hint_width),
             Constraint::Min(0),
             Constraint::Length(needs_width),
-            Constraint::Length(unicode_width::UnicodeWidthStr::width(right.as_str()) as u16),
+            Constraint::Length(right_width),
         ])
         .areas(area);
-        frame.render_widget(Paragraph::new(left), left_area);
-        if let Some(needs) = needs {
-            frame.render_widget(Paragraph::new(TextLine::from(needs)), needs_area);
+        for (span, rect) in [
+            (badge, badge_area),
+            (hint, hint_area),
+            (Some(left), left_area),
+            (needs, needs_area),
+            (Some(right), right_area),
+        ] {
+            if let Some(span) = span {
+                frame.render_widget(Paragraph::new(TextLine::from(span)), rect);
+            }
         }
-        frame.render_widget(
-            Paragraph::new(TextLine::from(Span::styled(
-                right,
-                Style::default().fg(Color::Gray),
-            ))),
-            right_area,
-        );
     }
 }

@@ -38,11 +38,10 @@ pub async fn run(args: ReplayArgs) -> i32 {
 /// `--speed` and `--max-gap`, or the sentence about the one that is wrong.
 fn options(args: &ReplayArgs) -> Result<(Speed, Option<Duration>), String> {
     let speed = Speed::parse(&args.speed)?;
-    let max_gap = args
-        .max_gap
-        .as_deref()
-        .map(crate::units::parse_duration)
-        .transpose()
-        .map_err(|err| format!("--max-gap: {err}"))?;
-    Ok((speed, max_gap))
+    let max_gap = match args.max_gap.trim() {
+        "0" => Duration::ZERO,
+        text => crate::units::parse_duration(text).map_err(|err| format!("--max-gap: {err}"))?,
+    };
+    // `0` keeps the original pace.
+    Ok((speed, (!max_gap.is_zero()).then_some(max_gap)))
 }

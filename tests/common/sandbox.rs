@@ -240,9 +240,15 @@ pub fn test_runtime_binary() -> PathBuf {
                 .join("examples")
                 .join("msb_test_runtime");
             if !path.exists() {
+                // Built in the profile of the tests that need it, beside their sandmux.
+                let profile = sandmux.parent().unwrap().file_name().unwrap();
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-                let status = Command::new(cargo)
-                    .args(["build", "--example", "msb_test_runtime"])
+                let mut build = Command::new(cargo);
+                build.args(["build", "--example", "msb_test_runtime"]);
+                if profile != "debug" {
+                    build.arg("--profile").arg(profile);
+                }
+                let status = build
                     .current_dir(env!("CARGO_MANIFEST_DIR"))
                     .status()
                     .expect("run cargo");
