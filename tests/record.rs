@@ -29,7 +29,7 @@ fn a_recorded_conversation_plays_back_and_catches_a_changed_reply() {
     // An answer that differs every run: a timestamp in nanoseconds and a temp path.
     let clock = fx.write(
         "clock.sh",
-        "while read l; do echo \"$l at $(date +%s%N) in /tmp/t.$$.$(date +%N)\"; done\n",
+        "while read l; do echo \"$l at $(date +%s%N) = $(date +%s.%3N) in /tmp/t.$$.$(date +%N)\"; done\n",
     );
     let tmux = Tmux::new("record");
     tmux.start(
@@ -50,6 +50,10 @@ fn a_recorded_conversation_plays_back_and_catches_a_changed_reply() {
     // Written as it goes: the send is in the file while sandmux runs.
     let so_far = std::fs::read_to_string(&script).unwrap();
     assert!(so_far.contains("\nsend echo hello\n"), "{so_far}");
+    // Blanks at the end of a typed line are part of it.
+    tmux.type_text("spaced  ");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("ack:spaced", WAIT);
     tmux.type_text("pid 48213 at 2026-12-01T10:00:00Z");
     tmux.keys(&["Enter"]);
     tmux.wait_for("ack:pid 48213", WAIT);
@@ -91,7 +95,8 @@ fn a_recorded_conversation_plays_back_and_catches_a_changed_reply() {
         "expect-json agent /subtype == \"error_during_execution\" within ",
         "close echo\nwait echo exit 0\n",
         "send clock ping\n",
-        "expect clock stdout /^ping at \\d+ in \\/tmp\\/[^",
+        "send echo \"spaced  \"\nexpect echo stdout \"ack:spaced  \" within ",
+        "expect clock stdout /^ping at \\d+ = \\d+\\.\\d+ in \\/tmp\\/[^",
     ] {
         assert!(
             recorded.contains(expected),
