@@ -346,8 +346,24 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 }
 
 /// toml's messages end with a newline and sometimes name fields in backticks already.
+/// serde's message on one line; an unknown field gets a "did you mean" from the fields
+/// serde lists (`unknown field `x`, expected one of `a`, `b``).
 fn tidy(message: &str) -> String {
-    message.trim().replace('\n', " ")
+    let message = message.trim().replace('\n', " ");
+    let Some(rest) = message.strip_prefix("unknown field `") else {
+        return message;
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return message;
+    };
+    let known = expected.split('`').skip(1).step_by(2);
+    match crate::text::closest(field, known) {
+        Some(near) => format!(
+            "unknown field `{field}`: did you mean `{near}`? ({})",
+            expected.trim_start_matches(',').trim()
+        ),
+        None => message,
+    }
 }
 
 #[cfg(test)]

@@ -244,10 +244,12 @@ fn runtime_checks(checks: &mut Vec<Check>) {
             };
             checks.push(Check::new("version", verdict));
         }
-        Err(err) => {
+        // The SDK's own error names its Rust API (`setup::install_runtime`): not a thing a
+        // user can run, so the sentence is sandmux's own.
+        Err(_) => {
             let home = std::env::var("MSB_HOME").unwrap_or_else(|_| "~/.microsandbox".into());
             checks.push(Check::new("runtime", Verdict::Fail(format!(
-                "no microsandbox runtime ({err}); looked at MSB_PATH, {home}/bin/msb and the microsandbox Python package: install it with `pip install microsandbox=={SDK_VERSION}` (sandmux finds it there) or set MSB_PATH"
+                "the microsandbox runtime is not installed (looked at MSB_PATH, {home}/bin/msb and the microsandbox Python package): install it with `pip install microsandbox=={SDK_VERSION}`, or set MSB_PATH and MSB_LIBKRUNFW_PATH"
             ))));
         }
     }

@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use sandmux::cli::{Cli, CommandLine};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = parse();
     sandmux::backend::raise_open_files_limit();
     // Sessions started by this process are cleaned up by a watchdog if it dies.
     sandmux::backend::watchdog::enable();
@@ -120,4 +120,43 @@ fn watch_signals() -> watch::Receiver<Option<i32>> {
         }
     }
     rx
+}
+
+/// The command line, parsed; a mistyped subcommand clap finds no suggestion for (`rnu`: two
+/// letters swapped) gets sandmux's "did you mean" as well, then the usual clap error.
+fn parse() -> Cli {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let mut err = match Cli::try_parse_from(&args) {
+        Ok(cli) => return cli,
+        Err(err) => err,
+    };
+    if err.kind() == ErrorKind::InvalidSubcommand
+        && err.get(ContextKind::SuggestedSubcommand).is_none()
+        && let Some(ContextValue::String(typed)) = err.get(ContextKind::InvalidSubcommand)
+    {
+        let typed = typed.clone();
+        // The command the mistyped word was given to: follow the subcommands named before it.
+        let mut command = Cli::command();
+        for arg in args.iter().skip(1).filter_map(|a| a.to_str()) {
+            if arg == typed {
+                break;
+            }
+            if let Some(sub) = command.find_subcommand(arg).cloned() {
+                command = sub;
+            }
+        }
+        let names: Vec<String> = command
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .map(|c| c.get_name().to_string())
+            .collect();
+        if let Some(near) = sandmux::text::closest(&typed, names.iter().map(String::as_str)) {
+            err.insert(
+                ContextKind::SuggestedSubcommand,
+                ContextValue::String(near.to_string()),
+            );
+        }
+    }
+    err.exit()
 }

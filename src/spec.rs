@@ -267,7 +267,13 @@ impl SpecBuilder {
                 return Err(SpecError {
                     key: key.to_string(),
                     part: Part::Key,
-                    message: format!("unknown session key `{key}` (known: {KEYS})"),
+                    message: format!(
+                        "unknown session key `{key}`{} (known: {KEYS})",
+                        crate::text::did_you_mean(
+                            key,
+                            KEYS.split(", ").filter_map(|k| k.split(' ').next())
+                        )
+                    ),
                 });
             }
         }

@@ -62,7 +62,7 @@ fn unknown_keys_list_the_valid_ones() {
     assert_eq!(err.part, Part::Key);
     assert_eq!(
         err.message,
-        format!("unknown session key `comand` (known: {KEYS})")
+        format!("unknown session key `comand`: did you mean `command`? (known: {KEYS})")
     );
 }
 

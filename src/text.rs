@@ -170,9 +170,75 @@ pub fn regex_error(err: &regex::Error) -> String {
     why.trim().trim_start_matches("error: ").to_string()
 }
 
+/// The candidate closest to `word` when it looks like a typo of it (a few letters off, or
+/// two swapped), for "did you mean" hints; `None` when nothing is close.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let word = word.to_lowercase();
+    let limit = (word.chars().count() / 3).max(1);
+    candidates
+        .into_iter()
+        .map(|c| (typo_distance(&word, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= limit && *d < c.chars().count())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+/// `: did you mean `send`?`, or nothing when no candidate is close.
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(word, candidates)
+        .map(|c| format!(": did you mean `{c}`?"))
+        .unwrap_or_default()
+}
+
+/// Edits from `a` to `b`: a letter added, dropped, changed, or two neighbours swapped
+/// (optimal string alignment distance).
+fn typo_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    // Three rows of the table: two back (for swaps), the last, this one.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut last: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut row = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            row[j] = (last[j] + 1).min(row[j - 1] + 1).min(last[j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                row[j] = row[j].min(before[j - 2] + 1);
+            }
+        }
+        before = std::mem::replace(&mut last, row);
+    }
+    last[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_get_a_did_you_mean_and_other_words_none() {
+        let steps = [
+            "session",
+            "send",
+            "write",
+            "expect",
+            "expect-json",
+            "wait",
+            "set",
+        ];
+        assert_eq!(closest("sned", steps), Some("send"));
+        assert_eq!(closest("expcet", steps), Some("expect"));
+        assert_eq!(closest("Sesion", steps), Some("session"));
+        assert_eq!(closest("expect-jsn", steps), Some("expect-json"));
+        assert_eq!(closest("frobnicate", steps), None);
+        assert_eq!(closest("x", steps), None);
+        assert_eq!(closest("rnu", ["run", "replay", "diff"]), Some("run"));
+        assert_eq!(
+            did_you_mean("ecoh", ["echo", "py"]),
+            ": did you mean `echo`?"
+        );
+        assert_eq!(did_you_mean("zzz", ["echo"]), "");
+    }
 
     #[test]
     fn json_lines_keep_their_meaning_and_lose_every_control_character() {

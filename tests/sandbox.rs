@@ -75,9 +75,11 @@ fn doctor_says_what_is_missing_and_exits_non_zero() {
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
     assert!(
-        text.contains("FAIL  runtime   no microsandbox runtime"),
+        text.contains("FAIL  runtime   the microsandbox runtime is not installed"),
         "{text}"
     );
+    // Plain sentences for a person: no Rust paths of the SDK (`setup::install_runtime`).
+    assert!(!text.contains("::"), "{text}");
     assert!(text.contains("pip install microsandbox==0.7.11"), "{text}");
     assert!(
         text.lines()

@@ -197,13 +197,26 @@ fn error(err: EngineError) -> Reply {
 }
 
 impl Engine {
+    /// The answer about a session name that is not there, with the name it may mean.
+    fn unknown(&self, name: &str) -> Reply {
+        let names = self.sessions().map(|(_, s)| s.spec.name.as_str());
+        Reply::Error {
+            code: "unknown_session",
+            message: format!(
+                "{}{}",
+                EngineError::UnknownName(name.to_string()),
+                crate::text::did_you_mean(name, names)
+            ),
+        }
+    }
+
     /// Answers one request; returns the event it caused, for the driver.
     pub(super) fn serve(&mut self, request: Request) -> Option<Event> {
         let (reply, event) = match request.op {
             Op::List => (Reply::List(self.list(None)), None),
             Op::Info(name) => match self.find(&name) {
                 Some(id) => (Reply::List(self.list(Some(id))), None),
-                None => (error(EngineError::UnknownName(name)), None),
+                None => (self.unknown(&name), None),
             },
             Op::Add(spec) => match self.apply(Command::Add { spec }) {
                 Ok(event) => (Reply::Done { seq: None }, event),
@@ -211,18 +224,18 @@ impl Engine {
             },
             Op::Session { name, op } => match self.find(&name) {
                 Some(id) => self.session_op(id, op),
-                None => (error(EngineError::UnknownName(name)), None),
+                None => (self.unknown(&name), None),
             },
             Op::Read { name, from, limit } => match self.find(&name) {
                 Some(id) => (Reply::Lines(self.read(id, from, limit)), None),
-                None => (error(EngineError::UnknownName(name)), None),
+                None => (self.unknown(&name), None),
             },
             Op::Subscribe {
                 name,
                 from,
                 capacity,
             } => match name.as_deref().map(|n| (n, self.find(n))) {
-                Some((n, None)) => (error(EngineError::UnknownName(n.to_string())), None),
+                Some((n, None)) => (self.unknown(n), None),
                 Some((_, Some(id))) => (self.subscribe(Some(id), from, capacity), None),
                 None => (self.subscribe(None, from, capacity), None),
             },
@@ -237,7 +250,7 @@ impl Engine {
                         None,
                     ),
                 },
-                None => (error(EngineError::UnknownName(name)), None),
+                None => (self.unknown(&name), None),
             },
             Op::Stop => (Reply::Done { seq: None }, Some(Event::StopRequested)),
         };

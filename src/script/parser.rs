@@ -24,6 +24,25 @@ use super::vars;
 use crate::engine::{Protocol, SessionSpec, Stream, parse_signal};
 use crate::units::parse_duration;
 
+/// Every step's keyword, as the "unknown step" error lists them.
+const STEPS: [&str; 15] = [
+    "session",
+    "send",
+    "write",
+    "expect",
+    "expect-json",
+    "turn",
+    "say",
+    "interrupt",
+    "approve",
+    "deny",
+    "close",
+    "wait",
+    "kill",
+    "sleep",
+    "set",
+];
+
 /// One step of a script.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepKind {
@@ -338,7 +357,9 @@ fn parse_step(
             return Err(cursor.error_at(
                 keyword_col,
                 format!(
-                    "unknown step `{other}` (steps: session, send, write, expect, expect-json, turn, say, interrupt, approve, deny, close, wait, kill, sleep, set)"
+                    "unknown step `{other}`{} (steps: {})",
+                    crate::text::did_you_mean(other, STEPS),
+                    STEPS.join(", ")
                 ),
             ));
         }
@@ -501,10 +522,15 @@ pub(super) fn session_ref(
         return Err(cursor.error("expected a session name"));
     }
     if !declared.contains_key(name) {
-        return Err(cursor.error_at(
-            col,
-            format!("unknown session `{name}`: declare it first with `session {name}: COMMAND` or in the config"),
-        ));
+        let message = match crate::text::closest(name, declared.keys().map(String::as_str)) {
+            Some(near) => format!(
+                "unknown session `{name}`: did you mean `{near}`? (or declare it first with `session {name}: COMMAND` or in the config)"
+            ),
+            None => format!(
+                "unknown session `{name}`: declare it first with `session {name}: COMMAND` or in the config"
+            ),
+        };
+        return Err(cursor.error_at(col, message));
     }
     Ok(name.to_string())
 }
