@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 const MAIN_EXAMPLES: &str = "\
 Examples:
   sandmux --config assets/demo.toml          open the TUI on the sessions of a config
-  sandmux -s echo='sed -u s/^/ack:/' -s top  open the TUI on ad-hoc sessions
+  sandmux -s echo='sed -u s/^/ack:/' -s py='python3 -i -u -q'   the TUI on ad-hoc sessions
   sandmux run assets/turns.smx               run a turn-by-turn script headless
   sandmux run t.smx --report json --junit junit.xml --transcript-dir logs/
   sandmux --record t.smx -s 'python3 -i -u -q'   hold a conversation, get a test script

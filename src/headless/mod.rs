@@ -165,8 +165,14 @@ fn finish_one(args: &RunArgs, result: &ScriptResult) -> i32 {
     code
 }
 
+/// Writes the JUnit report, making its directory as `--transcript-dir` does (CI layouts
+/// such as `shard-2/junit.xml`).
 fn write_junit(path: &Path, xml: &str, code: i32) -> i32 {
-    match std::fs::write(path, xml) {
+    let written = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).and_then(|()| std::fs::write(path, xml)),
+        None => std::fs::write(path, xml),
+    };
+    match written {
         Ok(()) => code,
         Err(err) => {
             crate::say!(

@@ -12,7 +12,7 @@ use unicode_width::UnicodeWidthStr;
 use super::keymap;
 
 /// The widest the overlay gets, in cells.
-const MAX_WIDTH: u16 = 110;
+const WIDEST: u16 = 110;
 /// The widest the keys column gets.
 const KEYS_WIDTH: usize = 18;
 
@@ -35,7 +35,7 @@ impl HelpLayout {
         let width = area
             .width
             .saturating_sub(4)
-            .min(MAX_WIDTH)
+            .min(WIDEST)
             .max(area.width.min(12));
         // Inside the borders, a blank column on each side.
         let inner = usize::from(width.saturating_sub(4));

@@ -7,6 +7,7 @@ pub mod sandbox;
 pub mod screen;
 pub mod serve;
 pub mod tmux;
+pub mod world;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
