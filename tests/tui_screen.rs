@@ -342,7 +342,7 @@ async fn the_help_overlay_lists_the_keys() {
     let mut engine = finished(numbered(1)).await;
     let mut app = App::new(&engine);
     app.on_key(key(KeyCode::F(1)), &mut engine);
-    let screen = text(&draw(&mut app, &engine, 110, 30));
+    let screen = text(&draw(&mut app, &engine, 110, 50));
     for needle in [
         "Ctrl-Q",
         "Tab / Shift-Tab",

@@ -49,14 +49,20 @@ pub fn spawn(name: &str, rootfs: &Path) -> Result<(OwnedFd, tokio::process::Chil
         .stdin(Stdio::null())
         .stdout(Stdio::from(std::io::stderr().as_fd_owned()?))
         .kill_on_drop(true);
-    // SAFETY: between fork and exec the closure only calls dup2 and prctl, which are
-    // async-signal-safe, on descriptors that stay open for the call.
+    // SAFETY: between fork and exec the closure only calls dup2, prctl and signal, which
+    // are async-signal-safe, on descriptors that stay open for the call.
     unsafe {
         command.pre_exec(move || {
             if libc::dup2(guest_fd, PORT_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // A VM's guest starts with every signal at its default. A test started in the
+            // background by a non-interactive shell has SIGINT and SIGQUIT ignored, which
+            // the guest's processes would inherit (and then ignore an interrupt).
+            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(signal, libc::SIG_DFL);
+            }
             Ok(())
         });
     }
