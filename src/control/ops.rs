@@ -120,12 +120,20 @@ pub(super) fn wait_for(
     Ok(WaitFor::Activity(activity))
 }
 
-/// What a `send` waits for, and how long; `turns_ahead`: the ends of earlier turns to let
-/// pass first.
-pub(super) fn send_wait(
-    wait: SendWait,
-    turns_ahead: u64,
-) -> Result<(WaitFor, std::time::Duration), String> {
+/// What a `send` waits for, and how long. A `turn_end` is of the turn before this input's
+/// own until the engine says how many turns were ahead of it (`WaitFor::TurnEnd`'s `skip`).
+pub(super) fn send_wait(wait: SendWait) -> Result<(WaitFor, std::time::Duration), String> {
+    let kinds = [
+        wait.regex.is_some(),
+        wait.literal.is_some(),
+        wait.json.is_some(),
+        wait.turn_end,
+    ];
+    if kinds.iter().filter(|k| **k).count() != 1 {
+        return Err(
+            "a `send`'s `wait` takes exactly one of `regex`, `literal`, `json`, `turn_end`".into(),
+        );
+    }
     let what = wait_for(
         wait.regex,
         wait.literal,
@@ -134,12 +142,7 @@ pub(super) fn send_wait(
         None,
         None,
         wait.stream,
-    )
-    .map_err(|e| e.replace("`wait` takes exactly one of `regex`, `literal`, `json`, `turn_end`, `exit`, `activity`", "a `send`'s `wait` takes exactly one of `regex`, `literal`, `json`, `turn_end`"))?;
-    let what = match what {
-        WaitFor::TurnEnd { .. } => WaitFor::TurnEnd { skip: turns_ahead },
-        other => other,
-    };
+    )?;
     let timeout = std::time::Duration::from_millis(wait.timeout_ms.unwrap_or(10_000));
     Ok((what, timeout))
 }

@@ -152,7 +152,7 @@ pub enum Request {
 
 /// What a `send` waits for after its input: one of `regex`, `literal`, `json`, `turn_end`
 /// (the end of this input's own turn, after those of turns sent before it), as in `wait`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SendWait {
     #[serde(default)]
@@ -170,7 +170,7 @@ pub struct SendWait {
 }
 
 /// `{"pointer":"/type","op":"==","value":"result"}` (`op`: `==`, `~` or `exists`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonPredicate {
     pub pointer: String,

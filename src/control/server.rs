@@ -361,29 +361,29 @@ async fn handle_request(
             if let Some(refusal) = no_room(running, "wait for fewer things at once") {
                 return Some(refusal);
             }
-            // Checked before anything is sent: a bad pattern sends nothing.
-            if let Err(message) = ops::send_wait(then.clone(), 0) {
-                return refused("bad_request", message);
-            }
+            // Built before anything is sent: a bad pattern sends nothing.
+            let (mut what, timeout) = match ops::send_wait(then) {
+                Ok(wait) => wait,
+                Err(message) => return refused("bad_request", message),
+            };
             let (handle, id, out, cursors) =
                 (handle.clone(), id.clone(), out.clone(), Arc::clone(cursors));
             running.push(tokio::spawn(async move {
                 let body = match send_input(&handle, session.clone(), op, &cursors).await {
                     Err(body) => body,
                     Ok((seq, turns_ahead)) => {
-                        match ops::send_wait(then, turns_ahead) {
-                            Err(message) => error_body("bad_request", &message),
-                            Ok((what, timeout)) => {
-                                match wait(&handle, &session, seq, timeout, what).await {
-                                    Ok((matched, next)) => {
-                                        json!({"ok": true, "seq": seq, "matched": matched, "next": next})
-                                    }
-                                    Err((code, message)) => {
-                                        let mut body = error_body(code, &message);
-                                        body["seq"] = json!(seq);
-                                        body
-                                    }
-                                }
+                        // The end of this input's own turn: after those running before it.
+                        if let WaitFor::TurnEnd { skip } = &mut what {
+                            *skip = turns_ahead;
+                        }
+                        match wait(&handle, &session, seq, timeout, what).await {
+                            Ok((matched, next)) => {
+                                json!({"ok": true, "seq": seq, "matched": matched, "next": next})
+                            }
+                            Err((code, message)) => {
+                                let mut body = error_body(code, &message);
+                                body["seq"] = json!(seq);
+                                body
                             }
                         }
                     }

@@ -36,17 +36,17 @@ impl Engine {
                 return self.write(session, bytes);
             }
             Command::SendTurn { session, text } => {
-                let s = self.get_mut(session)?;
-                let protocol = s.spec.protocol;
-                if protocol == crate::protocol::Protocol::StreamJson
-                    && s.state.is_live()
-                    && !s.stdin_closed
+                let protocol = self.get_mut(session)?.spec.protocol;
+                let written = self.write(session, crate::protocol::frame_turn(protocol, &text));
+                // A message the agent got starts a turn, or goes into the next one when a
+                // turn is running (a refused one, `Ok(Some(Warning))`, does neither).
+                if protocol == crate::protocol::Protocol::StreamJson && matches!(written, Ok(None))
                 {
-                    let agent = &mut s.agent;
+                    let agent = &mut self.get_mut(session)?.agent;
                     agent.queued |= agent.busy;
                     agent.busy = true;
                 }
-                return self.write(session, crate::protocol::frame_turn(protocol, &text));
+                return written;
             }
             Command::Write { session, bytes } => return self.write(session, bytes),
             Command::CloseStdin { session } => {
