@@ -345,9 +345,9 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
-/// toml's messages end with a newline and sometimes name fields in backticks already.
-/// serde's message on one line; an unknown field gets a "did you mean" from the fields
-/// serde lists (`unknown field `x`, expected one of `a`, `b``).
+/// toml's message on one line (it ends with a newline and sometimes names fields in
+/// backticks already); an unknown field gets a "did you mean" from the fields serde lists
+/// (`unknown field `x`, expected one of `a`, `b``).
 fn tidy(message: &str) -> String {
     let message = message.trim().replace('\n', " ");
     let Some(rest) = message.strip_prefix("unknown field `") else {

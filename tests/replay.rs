@@ -149,31 +149,34 @@ async fn a_replay_renders_the_screen_of_the_live_run() {
     );
 }
 
+/// `dir/s.jsonl` with these records: each its time after the start, and its other fields.
+fn transcript_file(dir: &std::path::Path, records: &[(u64, &str)]) -> std::path::PathBuf {
+    let start = 1_796_000_000_000u64;
+    let lines: Vec<String> = records
+        .iter()
+        .map(|(at, fields)| format!("{{\"t\":{},{fields}}}\n", start + at))
+        .collect();
+    let path = dir.join("s.jsonl");
+    std::fs::write(&path, lines.concat()).unwrap();
+    path
+}
+
+const STARTED: &str = r#""event":"started","pid":1,"command":["sed"]"#;
+const EXITED: &str = r#""event":"exited","code":0"#;
+
 /// A transcript of two turns 5 s apart.
 fn two_turns(dir: &std::path::Path) -> Vec<Transcript> {
-    let t = 1_796_000_000_000u64;
-    let records = [
-        format!("{{\"t\":{t},\"event\":\"started\",\"pid\":1,\"command\":[\"sed\"]}}"),
-        format!(
-            "{{\"t\":{},\"stream\":\"stdin\",\"data\":\"a\\n\"}}",
-            t + 10
-        ),
-        format!(
-            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"ack:a\\n\"}}",
-            t + 20
-        ),
-        format!(
-            "{{\"t\":{},\"stream\":\"stdin\",\"data\":\"b\\n\"}}",
-            t + 5000
-        ),
-        format!(
-            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"ack:b\\n\"}}",
-            t + 5010
-        ),
-        format!("{{\"t\":{},\"event\":\"exited\",\"code\":0}}", t + 6000),
-    ];
-    let path = dir.join("s.jsonl");
-    std::fs::write(&path, records.join("\n") + "\n").unwrap();
+    let path = transcript_file(
+        dir,
+        &[
+            (0, STARTED),
+            (10, r#""stream":"stdin","data":"a\n""#),
+            (20, r#""stream":"stdout","data":"ack:a\n""#),
+            (5000, r#""stream":"stdin","data":"b\n""#),
+            (5010, r#""stream":"stdout","data":"ack:b\n""#),
+            (6000, EXITED),
+        ],
+    );
     Transcript::load_all(&[path]).unwrap()
 }
 
@@ -328,22 +331,15 @@ async fn a_replay_shows_the_permission_cards_of_the_real_cli_and_their_answers()
 
 /// Two runs of a session 20 s apart, as one transcript.
 fn a_long_pause(dir: &std::path::Path) -> std::path::PathBuf {
-    let t = 1_796_000_000_000u64;
-    let records = [
-        format!("{{\"t\":{t},\"event\":\"started\",\"pid\":1,\"command\":[\"sed\"]}}"),
-        format!(
-            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"first run\\n\"}}",
-            t + 10
-        ),
-        format!(
-            "{{\"t\":{},\"stream\":\"stdout\",\"data\":\"second run\\n\"}}",
-            t + 20_000
-        ),
-        format!("{{\"t\":{},\"event\":\"exited\",\"code\":0}}", t + 20_010),
-    ];
-    let path = dir.join("s.jsonl");
-    std::fs::write(&path, records.join("\n") + "\n").unwrap();
-    path
+    transcript_file(
+        dir,
+        &[
+            (0, STARTED),
+            (10, r#""stream":"stdout","data":"first run\n""#),
+            (20_000, r#""stream":"stdout","data":"second run\n""#),
+            (20_010, EXITED),
+        ],
+    )
 }
 
 #[test]

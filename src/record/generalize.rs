@@ -5,8 +5,9 @@
 //! Volatile parts: timestamps and dates, times of day, UUIDs, `0x` addresses, hex ids (7 or
 //! more hex digits with both a digit and a letter), paths under `/tmp` and `/var/tmp`,
 //! decimals with their fractions and durations (`0.53`, `1796282169.475`, `12ms`), and
-//! numbers of 4 digits or more (pids, ports, counters, epoch times). Numbers of up to 3 digits stay literal: they are usually the
-//! answer itself (`42`), which the test is there to check.
+//! numbers of 4 digits or more (pids, ports, counters, epoch times). Numbers of up to 3
+//! digits stay literal: they are usually the answer itself (`42`), which the test is there
+//! to check.
 
 use std::sync::LazyLock;
 

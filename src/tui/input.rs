@@ -358,7 +358,9 @@ impl App {
             };
             let help = super::help::HelpLayout::new(self.area, self.replay.is_some());
             let key = KeyEvent::new(code, KeyModifiers::NONE);
-            self.help_scroll = help.scrolled(self.help_scroll, &key).unwrap_or(0);
+            self.help_scroll = help
+                .scrolled(self.help_scroll, &key)
+                .unwrap_or(self.help_scroll);
             return;
         }
         if self.picker.is_some() {

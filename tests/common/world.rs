@@ -148,7 +148,13 @@ impl World {
 
     /// Runs one command of an example as its kind says; panics with the reason when it does
     /// not work as shown.
-    pub fn check(&mut self, line: &str, kind: &Kind, codes: &[i32]) {
+    pub fn check(&mut self, line: &str, kind: &Kind) {
+        // diff answers 1 when two transcripts differ, which they may.
+        let codes: &[i32] = if line.starts_with("sandmux diff") {
+            &[0, 1]
+        } else {
+            &[0]
+        };
         eprintln!("{kind:?}: {line}");
         match kind {
             Kind::Skip => {}
